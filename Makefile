@@ -1,0 +1,33 @@
+# Two commands on a fresh machine:  make demo  (install + the main job)  and  make test  (install + all tests).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# the CPU build of torch that lies on this machine's disk, when there is one (saves a multi-GB download)
+FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
+PIP := $(BIN)/pip install -q --disable-pip-version-check $(FIND_LINKS) -c constraints.txt
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) --upgrade pip setuptools wheel
+	$(PIP) torch==2.13.0
+	$(PIP) -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/reverie bench sutton-barto --out benchmarks/results/sutton-barto
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+test: lint
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest
+
+bench: demo
+
+clean:
+	rm -rf $(VENV) runs bench-results .pytest_cache

@@ -1,0 +1,268 @@
+"""Plumbing shared by the tabular algorithms: agent state, the real-environment loop, and a compiled
+simulator of tabular mazes for benchmarks.
+
+Each tabular algorithm supplies one numba-compiled ``step(state, s, a, r, s2, terminated, params)``
+holding its pseudocode (direct update, model learning, planning). The same step runs inside
+``train_tabular`` (any Gymnasium env with Discrete spaces, one Python iteration per real step) and
+inside ``simulate`` (the whole run in machine code on a known transition table), so benchmark
+figures come from exactly the code users train with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import gymnasium as gym
+import numpy as np
+
+from reverie.algorithms.base import check_range
+from reverie.envs.mazes import TransitionTable
+from reverie.errors import UserError
+from reverie.jit import kernel
+from reverie.learners.tabular_q import argmax_q, epsilon_greedy
+from reverie.models.tabular import TabularModel, ensure_edge_room, make_model
+from reverie.planners.priority_queue import PriorityQueue, make_queue
+from reverie.rng import make_rng
+
+
+class TabularState(NamedTuple):
+    """Everything a tabular agent learns or carries; all arrays, so it checkpoints as arrays."""
+
+    q: np.ndarray  # [S, A] action values
+    model: TabularModel  # learned M(s, a)
+    queue: PriorityQueue  # prioritized sweeping's queue over pairs sa = s * A + a
+    last_tried: np.ndarray  # [S, A] int64: real step at which (s, a) was last taken (Dyna-Q+)
+    clock: np.ndarray  # [1] int64: real steps seen by the agent
+    updates: np.ndarray  # [1] int64: Q-value updates done, direct and planned
+    rng: np.ndarray  # [1] uint64: the agent's random stream
+
+
+def make_state(n_states: int, n_actions: int, seed: int, stochastic_model: bool = False) -> TabularState:
+    """A fresh agent: Q = 0, an empty model, an empty queue."""
+    return TabularState(
+        np.zeros((n_states, n_actions)),
+        make_model(n_states, n_actions, stochastic_model),
+        make_queue(n_states * n_actions),
+        np.zeros((n_states, n_actions), np.int64),
+        np.zeros(1, np.int64),
+        np.zeros(1, np.int64),
+        make_rng(seed),
+    )
+
+
+def state_to_arrays(state: TabularState) -> dict[str, np.ndarray]:
+    """Flatten to ``{"q": ..., "model.known": ..., ...}`` for a checkpoint."""
+    out = {}
+    for name, value in state._asdict().items():
+        if isinstance(value, tuple):
+            out.update({f"{name}.{k}": v for k, v in value._asdict().items()})
+        else:
+            out[name] = value
+    return out
+
+
+def state_from_arrays(arrays: dict[str, np.ndarray], like: TabularState) -> TabularState:
+    """Rebuild a state shaped like ``like`` from checkpoint arrays; a mismatch raises UserError."""
+
+    def take(key, reference):
+        if key not in arrays:
+            raise UserError(f"checkpoint lacks '{key}': it was written by another algorithm or is corrupt")
+        value = arrays[key]
+        if value.dtype != reference.dtype or value.ndim != reference.ndim:
+            raise UserError(f"checkpoint entry '{key}' has the wrong type or shape")
+        return value.copy()
+
+    parts = {}
+    for name, value in like._asdict().items():
+        if isinstance(value, tuple):
+            parts[name] = type(value)(**{k: take(f"{name}.{k}", v) for k, v in value._asdict().items()})
+        else:
+            parts[name] = take(name, value)
+    restored = TabularState(**parts)
+    if restored.q.shape != like.q.shape:
+        raise UserError("checkpoint's Q table does not match this environment's spaces")
+    return restored
+
+
+def discrete_sizes(env: gym.Env, algo: str) -> tuple[int, int]:
+    """(n_states, n_actions) of an env with Discrete spaces; anything else is a UserError."""
+    obs_space, act_space = env.observation_space, env.action_space
+    if not isinstance(obs_space, gym.spaces.Discrete) or not isinstance(act_space, gym.spaces.Discrete):
+        raise UserError(
+            f"{algo} is tabular and needs Discrete observation and action spaces; "
+            f"this env has {type(obs_space).__name__} observations and {type(act_space).__name__} actions"
+        )
+    if obs_space.start != 0 or act_space.start != 0:
+        raise UserError(f"{algo} needs Discrete spaces that start at 0")
+    return int(obs_space.n), int(act_space.n)
+
+
+def _checked_state(obs, state: TabularState) -> int:
+    """The env's observation as a state index, refused unless it indexes the Q table (the compiled
+    kernels do not bounds-check)."""
+    s = int(obs)
+    if not 0 <= s < state.q.shape[0]:
+        raise UserError(f"the env returned state {obs}, outside its Discrete({state.q.shape[0]}) space")
+    return s
+
+
+def train_tabular(env: gym.Env, run, state: TabularState, step, params: tuple, epsilon: float) -> dict:
+    """Act epsilon-greedily in ``env`` and hand every real transition to ``step`` until the budget ends.
+
+    Checkpoints at episode boundaries; resumes from ``run.restored_arrays()`` when given.
+    Returns the algorithm's extra summary fields.
+    """
+    restored = run.restored_arrays()
+    if restored is not None:
+        state = state_from_arrays(restored, state)
+    while not run.finished():
+        s, info = env.reset(seed=run.episode_seed())
+        s, episode_return, length, ended = _checked_state(s, state), 0.0, 0, False
+        while not ended and not run.out_of_steps():
+            a = epsilon_greedy(state.q, s, epsilon, state.rng)
+            s2, r, terminated, truncated, info = env.step(a)
+            s2, r, terminated = _checked_state(s2, state), float(r), bool(terminated)
+            if not np.isfinite(r):
+                raise UserError(f"the env returned a non-finite reward ({r}) at step {length + 1} of an episode")
+            state = state._replace(model=ensure_edge_room(state.model))
+            step(state, s, a, r, s2, terminated, params)
+            run.count_step(r)
+            episode_return += r
+            length += 1
+            ended = terminated or truncated
+            s = s2
+        if not ended:
+            break  # step budget spent mid-episode: the partial episode is not an episode
+        success = info.get("is_success") if "is_success" in info else None
+        run.end_episode(episode_return, length, success, {"agent/updates": int(state.updates[0])})
+        if run.checkpoint_due():
+            run.save_checkpoint(state_to_arrays(state))
+    run.save_checkpoint(state_to_arrays(state))  # the final state, so the run can be inspected or extended
+    return {"updates": int(state.updates[0])}
+
+
+# -- compiled simulation on a known deterministic transition table (benchmarks) -------------------
+
+
+@kernel
+def _greedy_path_within(q, table, start, bound):
+    """Whether following argmax Q (first maximum) from ``start`` terminates within ``bound`` steps."""
+    s = start
+    for _ in range(bound):
+        a = argmax_q(q, s)
+        if table.terminated[s, a]:
+            return True
+        s = table.next_state[s, a]
+    return False
+
+
+@kernel
+def simulate(
+    step, params, state, epsilon, before, after, switch_step, start, max_episodes, max_steps, greedy_bound, lengths, cum
+):
+    """Run one agent on a deterministic maze entirely in machine code.
+
+    before, after: TransitionTable in force before / from lifetime step ``switch_step`` (-1: never).
+    Stops after ``max_episodes`` episodes or ``max_steps`` steps (0: no limit), or, with
+    ``greedy_bound`` > 0, once the greedy path reaches the goal within that many steps.
+    Writes ``lengths[e]`` (steps of episode e) and ``cum[t]`` (reward collected by step t + 1).
+    Returns the number of finished episodes.
+    """
+    lifetime = 0
+    episodes = 0
+    total = 0.0
+    while (max_episodes <= 0 or episodes < max_episodes) and (max_steps <= 0 or lifetime < max_steps):
+        s = start
+        length = 0
+        terminated = False
+        while True:
+            table = after if 0 <= switch_step <= lifetime else before
+            a = epsilon_greedy(state.q, s, epsilon, state.rng)
+            s2 = table.next_state[s, a]
+            r = table.reward[s, a]
+            terminated = table.terminated[s, a]
+            step(state, s, a, r, s2, terminated, params)
+            lifetime += 1
+            length += 1
+            total += r
+            if max_steps > 0:
+                cum[lifetime - 1] = total
+            s = s2
+            if terminated or (max_steps > 0 and lifetime >= max_steps):
+                break
+        if not terminated:
+            break
+        if episodes < lengths.shape[0]:
+            lengths[episodes] = length
+        episodes += 1
+        if greedy_bound > 0:
+            table = after if 0 <= switch_step <= lifetime else before
+            if _greedy_path_within(state.q, table, start, greedy_bound):
+                break
+    return episodes
+
+
+def simulate_runs(
+    step,
+    params: tuple,
+    n_states: int,
+    n_actions: int,
+    seeds,
+    epsilon: float,
+    before: TransitionTable,
+    start: int,
+    after: TransitionTable | None = None,
+    switch_step: int = -1,
+    max_episodes: int = 0,
+    max_steps: int = 0,
+    greedy_bound: int = 0,
+    stochastic_model: bool = False,
+):
+    """Simulate one run per seed; returns (lengths [runs, max_episodes], cum [runs, max_steps], updates [runs])."""
+    after = before if after is None else after
+    lengths = np.zeros((len(seeds), max(max_episodes, 1)), np.int64)
+    cum = np.zeros((len(seeds), max(max_steps, 1)))
+    updates = np.zeros(len(seeds), np.int64)
+    for i, seed in enumerate(seeds):
+        state = make_state(n_states, n_actions, seed, stochastic_model)
+        simulate(
+            step, params, state, epsilon, before, after, switch_step, start,
+            max_episodes, max_steps, greedy_bound, lengths[i], cum[i],
+        )  # fmt: skip
+        updates[i] = state.updates[0]
+    return lengths, cum, updates
+
+
+# -- configuration and entry point shared by the tabular algorithms -------------------------------
+
+
+@dataclass
+class TabularConfig:
+    """Settings every tabular algorithm has (defaults: Sutton & Barto 2018, Example 8.1)."""
+
+    alpha: float = 0.1  # step size of every Q update
+    gamma: float = 0.95  # discount
+    epsilon: float = 0.1  # exploration rate of the epsilon-greedy behaviour policy
+    model: str = field(default="deterministic", metadata={"choices": ("deterministic", "stochastic")})
+    # deterministic: M(s,a) is the last outcome; stochastic: counts, sampled s', mean reward
+
+    def __post_init__(self):
+        check_range("alpha", self.alpha, 0.0, 1.0)
+        check_range("gamma", self.gamma, 0.0, 1.0)
+        check_range("epsilon", self.epsilon, 0.0, 1.0)
+        if self.alpha == 0.0:
+            raise ValueError("config key 'alpha' must be > 0")
+        if self.model not in ("deterministic", "stochastic"):
+            raise ValueError(f"config key 'model' must be deterministic or stochastic, got '{self.model}'")
+
+    def params(self) -> tuple:
+        """The numbers the compiled step function reads, in its order."""
+        return (self.alpha, self.gamma)
+
+
+def train_algorithm(env: gym.Env, config: TabularConfig, run, algo: str, step) -> dict:
+    """The ``train`` of a tabular algorithm: size the agent from the env, then run the real loop."""
+    n_states, n_actions = discrete_sizes(env, algo)
+    state = make_state(n_states, n_actions, run.seed, config.model == "stochastic")
+    return train_tabular(env, run, state, step, config.params(), config.epsilon)

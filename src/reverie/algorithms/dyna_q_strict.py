@@ -1,0 +1,56 @@
+"""The strict model-only loop of the lecture ("Strict Learned Dynamics Model"): real samples only
+teach the model; the policy is improved *only* by planning in the learned model.
+
+    repeat:
+        sample env E to get (s, a, r, s')              act epsilon-greedily in the real environment
+        learn model M = T_a(s, s'), R_a(s, s')
+        for n = 1..N: update the policy using M        imagined Q updates only
+
+Compared with Dyna-Q the direct update is gone, so with N = 0 nothing is ever learned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from reverie.algorithms._tabular import TabularConfig, train_algorithm
+from reverie.algorithms.base import check_range
+from reverie.jit import kernel
+from reverie.learners.tabular_q import q_backup
+from reverie.models.tabular import observe, query, sample_pair
+
+NAME = "dyna-q-strict"
+SUMMARY = "strict model-only loop: real samples update the model only; Q learns from N planning updates"
+
+
+@dataclass
+class Config(TabularConfig):
+    """Strict model-based settings (Figure 8.2's settings, N = 50)."""
+
+    planning_steps: int = 50  # N: imagined updates per real step; at least 1, or nothing is learned
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_range("planning_steps", self.planning_steps, 1, 10**7)
+
+    def params(self) -> tuple:
+        return (self.alpha, self.gamma, self.planning_steps)
+
+
+@kernel
+def step(state, s, a, r, s2, terminated, params):
+    """One real transition; params = (alpha, gamma, planning_steps)."""
+    alpha, gamma, planning_steps = params
+    # learn model M = T_a(s, s'), R_a(s, s')        (no direct update of the policy)
+    observe(state.model, s, a, r, s2, terminated)
+    # for n = 1..N: update policy using M
+    for _ in range(planning_steps):
+        s_hat, a_hat = sample_pair(state.model, state.rng)
+        s2_hat, r_hat, terminated_hat = query(state.model, s_hat, a_hat, state.rng)
+        q_backup(state.q, s_hat, a_hat, r_hat, s2_hat, terminated_hat, alpha, gamma)
+    state.updates[0] += planning_steps
+
+
+def train(env, config: Config, run) -> dict:
+    """Run the strict model-only loop on ``env`` until the run's budget is spent."""
+    return train_algorithm(env, config, run, NAME, step)

@@ -1,0 +1,182 @@
+"""The ``reverie`` command line: train, resume, bench, report, list.
+
+Bad input ends with one line on stderr (``reverie: error: ...``) and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from reverie.errors import UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, not argparse's usage block
+        raise UserError(f"{message} (see 'reverie {self.prog.split()[-1]} --help')")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="reverie", description="Learned model-based reinforcement learning.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = sub.add_parser("train", help="train an algorithm on an env; writes one run directory")
+    train.add_argument("algo", help="algorithm name (see 'reverie list')")
+    train.add_argument("--env", required=True, help="Gymnasium id, e.g. reverie/DynaMaze-v0 or module:Name-v0")
+    seeds = train.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    seeds.add_argument("--seeds", help="several seeds, e.g. 0-9 or 1,4,7; one run directory each")
+    train.add_argument("--workers", type=int, default=1, help="parallel processes for --seeds (default 1)")
+    budget = train.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--episodes", type=int, help="train for this many episodes")
+    budget.add_argument("--steps", type=int, help="train for this many real environment steps")
+    train.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override (repeatable)")
+    train.add_argument("--env-kwarg", action="append", metavar="KEY=VALUE", help="gymnasium.make keyword (repeatable)")
+    train.add_argument("--out", help="run directory (default runs/<algo>-<env>-<time>)")
+    train.add_argument("--checkpoint-every", type=int, default=20, help="episodes between checkpoints (default 20)")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    resume = sub.add_parser("resume", help="continue an interrupted run from its last checkpoint")
+    resume.add_argument("run_dir")
+    resume.add_argument("--quiet", action="store_true")
+
+    bench = sub.add_parser("bench", help="run a benchmark suite; exit 0 when every check passes, 1 otherwise")
+    bench.add_argument("suite")
+    bench.add_argument("--runs", type=int, help="override the suite's run counts")
+    bench.add_argument("--quick", action="store_true", help="fewer runs, for a fast look")
+    bench.add_argument("--out", help="output directory (default bench-results/<suite>)")
+
+    report = sub.add_parser("report", help="rebuild the report of a bench output or run directory")
+    report.add_argument("dir")
+
+    sub.add_parser("list", help="list algorithms, environments and suites")
+    return parser
+
+
+def _default_out(algo: str, env_id: str) -> Path:
+    name = env_id.replace(":", "_").replace("/", "_")
+    return Path("runs") / f"{algo}-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _train(args) -> int:
+    from reverie.runner.train import parse_pairs, parse_seeds, start_run, start_seeds
+
+    common = {
+        "algo": args.algo,
+        "env_id": args.env,
+        "episodes": args.episodes,
+        "steps": args.steps,
+        "overrides": parse_pairs(args.set, "--set"),
+        "env_kwargs": parse_pairs(args.env_kwarg, "--env-kwarg"),
+        "checkpoint_every": args.checkpoint_every,
+    }
+    out = Path(args.out) if args.out else _default_out(args.algo, args.env)
+    if args.seeds:
+        if args.workers < 1:
+            raise UserError("--workers must be at least 1")
+        summaries = start_seeds(parse_seeds(args.seeds), args.workers, out, **common)
+        from reverie.bench.report import write_run_report
+
+        print(f"{len(summaries)} runs in {out}; report: {write_run_report(out)}")
+        return 0
+    summary = start_run(seed=args.seed, out=out, show=not args.quiet, **common)
+    _print_summary(summary, out)
+    return 0
+
+
+def _print_summary(summary: dict, out) -> None:
+    lengths = summary["episode_lengths"][-10:]
+    mean_len = sum(lengths) / len(lengths) if lengths else float("nan")
+    print(
+        f"{summary['algo']} on {summary['env']}: {summary['episodes']} episodes, {summary['env_steps']} steps, "
+        f"{summary['wall_s']:.2f} s; mean length of the last {len(lengths)} episodes {mean_len:.1f}; run in {out}"
+    )
+
+
+def _bench(args) -> int:
+    from reverie.bench import run_suite
+    from reverie.bench.report import print_checks, write_suite_report
+    from reverie.runner.files import atomic_write_json
+
+    out = Path(args.out or Path("bench-results") / args.suite)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"cannot write to output directory {out}: {error.strerror or error}") from None
+    if args.runs is not None and args.runs < 1:
+        raise UserError("--runs must be at least 1")
+    results = run_suite(args.suite, runs=args.runs, quick=args.quick)
+    atomic_write_json(out / "results.json", results)
+    report = write_suite_report(results, out)
+    print_checks(results)
+    print(f"results: {out / 'results.json'}  report: {report}")
+    return 0 if all(c["passed"] for c in results["checks"]) else 1
+
+
+def _report(args) -> int:
+    from reverie.bench.report import write_run_report, write_suite_report
+    from reverie.runner.files import read_json
+
+    path = Path(args.dir)
+    if (path / "results.json").exists():
+        report = write_suite_report(read_json(path / "results.json", "bench results"), path)
+    elif path.is_dir():
+        report = write_run_report(path)
+    else:
+        raise UserError(f"{path} is not a directory")
+    print(f"report: {report}")
+    return 0
+
+
+def _list(args) -> int:
+    import gymnasium as gym
+
+    from reverie.algorithms import ALGORITHMS
+    from reverie.bench import SUITES
+
+    print("algorithms:")
+    for name, module in ALGORITHMS.items():
+        print(f"  {name:22s} {module.SUMMARY}")
+    print("environments (reverie):")
+    for env_id in sorted(k for k in gym.registry if k.startswith("reverie/")):
+        print(f"  {env_id}")
+    print("  ...and any Gymnasium env with Discrete spaces for the tabular algorithms (e.g. FrozenLake-v1)")
+    print("suites:")
+    for name, text in SUITES.items():
+        print(f"  {name:22s} {text}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``reverie`` console script; returns the exit code."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    try:
+        args = _parser().parse_args(argv)
+        import torch
+
+        torch.set_num_threads(1)  # tabular and small-network work runs fastest on one thread here
+        import reverie  # noqa: F401  (registers the envs)
+
+        handler = {"train": _train, "resume": _resume, "bench": _bench, "report": _report, "list": _list}
+        return handler[args.command](args)
+    except UserError as error:
+        print(f"reverie: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("reverie: interrupted; a run can continue with 'reverie resume DIR'", file=sys.stderr)
+        return 130
+
+
+def _resume(args) -> int:
+    from reverie.runner.train import resume_run
+
+    summary = resume_run(args.run_dir, show=not args.quiet)
+    _print_summary(summary, args.run_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Model-free updates that algorithms apply to real or imagined data."""

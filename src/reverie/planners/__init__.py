@@ -1,0 +1,1 @@
+"""Components that use a model to choose actions or improve values."""

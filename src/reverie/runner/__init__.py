@@ -1,0 +1,1 @@
+"""Training-loop plumbing: run directories, checkpoints, logging, seeds and parallel runs."""

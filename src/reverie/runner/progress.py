@@ -1,0 +1,40 @@
+"""A rich progress bar that shows steps/s and the last episode's return on long runs."""
+
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+
+class RunProgress:
+    """Progress over a run's budget (episodes or steps); a no-op when ``enabled`` is false."""
+
+    def __init__(self, description: str, total: int, unit: str, done: int = 0, enabled: bool = True):
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn(unit),
+            TextColumn("{task.fields[rate]} steps/s  return {task.fields[ret]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=Console(file=sys.stderr),
+            disable=not enabled,
+            transient=False,
+        )
+        self._task = self._progress.add_task(description, total=total, completed=done, rate="-", ret="-")
+
+    def __enter__(self):
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._progress.stop()
+
+    def advance(self, amount: int) -> None:
+        self._progress.advance(self._task, amount)
+
+    def show(self, steps_per_s: float, episode_return: float) -> None:
+        self._progress.update(self._task, rate=f"{steps_per_s:,.0f}", ret=f"{episode_return:.3g}")

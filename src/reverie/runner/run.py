@@ -1,0 +1,147 @@
+"""The handle an algorithm reports to while it trains: budgets, episode records, metrics.jsonl,
+TensorBoard, a progress bar with steps/s, and checkpoints that carry everything needed to resume."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from reverie.runner.files import save_checkpoint
+
+CHECKPOINT_FILE = "checkpoints/latest.npz"
+
+
+class RunHandle:
+    """Implements ``reverie.algorithms.base.Run`` for one seed in one run directory.
+
+    Args:
+        run_dir: the run directory (already holding config.json).
+        seed: the run's seed.
+        max_episodes, max_steps: the budget (None: unbounded; at least one is set).
+        env: the environment, for its cross-episode ``state_dict`` if it has one.
+        checkpoint_every: episodes between checkpoints (one is also written every 30 s).
+        progress: a ``reverie.runner.progress.RunProgress`` or None.
+        restored: (arrays, meta) of the checkpoint to resume from, or None.
+    """
+
+    def __init__(self, run_dir, seed, max_episodes, max_steps, env, checkpoint_every=20, progress=None, restored=None):
+        self.run_dir = Path(run_dir)
+        self.seed = int(seed)
+        self.max_episodes, self.max_steps = max_episodes, max_steps
+        self.env = env
+        self.checkpoint_every = max(1, int(checkpoint_every))
+        self.progress = progress
+        self.returns, self.lengths, self.successes = [], [], []
+        self.env_steps, self.wall_before = 0, 0.0
+        self._restored_arrays = None
+        metrics_path = self.run_dir / "metrics.jsonl"
+        if restored is not None:
+            self._restore(*restored, metrics_path)
+        else:
+            metrics_path.write_text("")
+        self._metrics = open(metrics_path, "a")
+        self._tb = _tensorboard_writer(self.run_dir / "tb", purge_step=self.env_steps if restored else None)
+        self._start = time.perf_counter()
+        self._last_ckpt_time, self._last_ckpt_episode = self._start, len(self.lengths)
+        self._episode_start_steps, self._episode_start_time = self.env_steps, self._start
+
+    # -- budget ---------------------------------------------------------------------------------
+    def finished(self) -> bool:
+        return (self.max_episodes is not None and len(self.lengths) >= self.max_episodes) or self.out_of_steps()
+
+    def out_of_steps(self) -> bool:
+        return self.max_steps is not None and self.env_steps >= self.max_steps
+
+    def episode_seed(self) -> int:
+        # each episode's env seed depends only on (run seed, episode index): a resumed run replays it
+        return (self.seed * 1_000_003 + len(self.lengths)) % (2**31 - 1)
+
+    # -- records ----------------------------------------------------------------------------------
+    def count_step(self, reward: float) -> None:
+        self.env_steps += 1
+        if self.progress is not None and self.max_steps is not None:
+            self.progress.advance(1)
+
+    def end_episode(self, episode_return: float, length: int, success, metrics: dict) -> None:
+        self.returns.append(float(episode_return))
+        self.lengths.append(int(length))
+        if success is not None:
+            self.successes.append(bool(success))
+        now = time.perf_counter()
+        steps_per_s = (self.env_steps - self._episode_start_steps) / max(now - self._episode_start_time, 1e-9)
+        self._episode_start_steps, self._episode_start_time = self.env_steps, now
+        row = {
+            "episode": len(self.lengths),
+            "env_steps": self.env_steps,
+            "env/episode_return": float(episode_return),
+            "env/episode_length": int(length),
+            "time/steps_per_s": round(steps_per_s, 1),
+            **metrics,
+        }
+        if success is not None:
+            row["env/success"] = bool(success)
+        self._metrics.write(json.dumps(row) + "\n")
+        for key, value in row.items():
+            if "/" in key and isinstance(value, (int, float)):
+                self._tb.add_scalar(key, float(value), self.env_steps)
+        if self.progress is not None:
+            if self.max_steps is None:
+                self.progress.advance(1)
+            self.progress.show(steps_per_s, episode_return)
+
+    # -- checkpoints ------------------------------------------------------------------------------
+    def checkpoint_due(self) -> bool:
+        episodes_since = len(self.lengths) - self._last_ckpt_episode
+        return episodes_since >= self.checkpoint_every or time.perf_counter() - self._last_ckpt_time > 30.0
+
+    def save_checkpoint(self, arrays: dict[str, np.ndarray]) -> None:
+        self._metrics.flush()
+        self._tb.flush()
+        meta = {
+            "seed": self.seed,
+            "env_steps": self.env_steps,
+            "returns": self.returns,
+            "lengths": self.lengths,
+            "successes": self.successes,
+            "wall_s": self.wall_s(),
+            "metrics_bytes": self._metrics.tell(),
+            "env_state": _env_state(self.env),
+        }
+        save_checkpoint(self.run_dir / CHECKPOINT_FILE, arrays, meta)
+        self._last_ckpt_time, self._last_ckpt_episode = time.perf_counter(), len(self.lengths)
+
+    def restored_arrays(self):
+        return self._restored_arrays
+
+    def _restore(self, arrays, meta, metrics_path: Path) -> None:
+        self._restored_arrays = arrays
+        self.env_steps = int(meta["env_steps"])
+        self.returns, self.lengths = list(meta["returns"]), list(meta["lengths"])
+        self.successes = list(meta["successes"])
+        self.wall_before = float(meta["wall_s"])
+        with open(metrics_path, "a") as handle:  # drop rows logged after the checkpoint
+            handle.truncate(int(meta["metrics_bytes"]))
+        if meta.get("env_state") is not None:
+            self.env.unwrapped.load_state_dict(meta["env_state"])
+
+    # -- end ----------------------------------------------------------------------------------------
+    def wall_s(self) -> float:
+        return self.wall_before + time.perf_counter() - self._start
+
+    def close(self) -> None:
+        self._metrics.close()
+        self._tb.close()
+
+
+def _env_state(env):
+    getter = getattr(env.unwrapped, "state_dict", None)
+    return getter() if callable(getter) else None
+
+
+def _tensorboard_writer(log_dir: Path, purge_step):
+    from torch.utils.tensorboard import SummaryWriter  # heavy import, only when a run starts
+
+    return SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)

@@ -1,0 +1,185 @@
+"""Start, resume and fan out training runs; each run is one directory (see docs/ARCHITECTURE.md)."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import os
+import platform
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import gymnasium as gym
+
+import reverie
+from reverie.algorithms import check_env_fits, get_algorithm
+from reverie.algorithms.base import build_config
+from reverie.errors import UserError
+from reverie.runner.files import atomic_write_json, load_checkpoint, read_json
+from reverie.runner.progress import RunProgress
+from reverie.runner.run import CHECKPOINT_FILE, RunHandle
+
+
+def parse_pairs(pairs: list[str] | None, what: str) -> dict[str, str]:
+    """``["k=v", ...]`` -> ``{"k": "v"}``; a pair without '=' raises UserError."""
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"{what} '{pair}' is not of the form key=value")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _literal(text: str):
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return {"true": True, "false": False, "none": None}.get(text.lower(), text)
+
+
+def make_env(env_id: str, env_kwargs: dict[str, str]) -> gym.Env:
+    """``gymnasium.make(env_id, **kwargs)`` with kwargs parsed as Python literals; errors become UserError.
+
+    An id ``module:Name-v0`` imports ``module`` first, as Gymnasium does.
+    """
+    kwargs = {k: _literal(v) if isinstance(v, str) else v for k, v in env_kwargs.items()}
+    try:
+        return gym.make(env_id, **kwargs)
+    except gym.error.Error as error:
+        raise UserError(f"cannot make env '{env_id}': {str(error).splitlines()[0]}") from None
+    except ModuleNotFoundError as error:
+        raise UserError(f"cannot make env '{env_id}': module '{error.name}' not found") from None
+    except (TypeError, ValueError) as error:
+        raise UserError(f"cannot make env '{env_id}' with {kwargs}: {error}") from None
+
+
+def _prepare_dir(out: Path) -> None:
+    if (out / "config.json").exists():
+        raise UserError(f"{out} already holds a run; resume it with 'reverie resume {out}' or pick another --out")
+    try:
+        (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise UserError(f"cannot write to output directory {out}: {error.strerror or error}") from None
+
+
+def start_run(algo, env_id, seed, episodes, steps, overrides, env_kwargs, out, checkpoint_every=20, show=True):
+    """Validate everything, write config.json, then train; returns the summary dict."""
+    if (episodes is None) == (steps is None):
+        raise UserError("give exactly one budget: --episodes N or --steps N")
+    if (episodes is not None and episodes < 1) or (steps is not None and steps < 1):
+        raise UserError("the budget must be a positive number of episodes or steps")
+    module = get_algorithm(algo)
+    config = build_config(module.Config, overrides)
+    env = make_env(env_id, env_kwargs)
+    check_env_fits(algo, env)
+    out = Path(out)
+    _prepare_dir(out)
+    record = {
+        "algo": algo,
+        "env": env_id,
+        "env_kwargs": env_kwargs,
+        "seed": int(seed),
+        "episodes": episodes,
+        "steps": steps,
+        "config": dataclasses.asdict(config),
+        "checkpoint_every": checkpoint_every,
+        "version": reverie.__version__,
+        "python": platform.python_version(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    atomic_write_json(out / "config.json", record)
+    return _train(out, record, module, config, env, restored=None, show=show)
+
+
+def resume_run(run_dir, show=True):
+    """Continue the run in ``run_dir`` from its last checkpoint (or from scratch if it has none)."""
+    run_dir = Path(run_dir)
+    record = read_json(run_dir / "config.json", "run directory (config.json)")
+    if (run_dir / "summary.json").exists():
+        return read_json(run_dir / "summary.json", "run summary")
+    try:
+        module = get_algorithm(record["algo"])
+        config = build_config(module.Config, record["config"])
+        env = make_env(record["env"], record["env_kwargs"])
+        seed = int(record["seed"])
+    except (KeyError, TypeError, ValueError):
+        raise UserError(f"{run_dir}/config.json is corrupt: missing or bad fields") from None
+    checkpoint = run_dir / CHECKPOINT_FILE
+    restored = load_checkpoint(checkpoint) if checkpoint.exists() else None
+    if restored is not None and restored[1].get("seed") != seed:
+        raise UserError(f"checkpoint {checkpoint} belongs to another run (seed mismatch)")
+    return _train(run_dir, record, module, config, env, restored=restored, show=show)
+
+
+def _train(out: Path, record: dict, module, config, env, restored, show: bool) -> dict:
+    episodes, steps = record["episodes"], record["steps"]
+    done = 0 if restored is None else len(restored[1]["lengths"]) if steps is None else restored[1]["env_steps"]
+    total, unit = (episodes, "episodes") if steps is None else (steps, "steps")
+    label = f"{record['algo']} {record['env']} seed {record['seed']}"
+    with RunProgress(label, total, unit, done=done, enabled=show) as progress:
+        run = RunHandle(
+            out, record["seed"], episodes, steps, env, record.get("checkpoint_every", 20), progress, restored
+        )
+        try:
+            extra = module.train(env, config, run)
+            summary = {
+                "algo": record["algo"],
+                "env": record["env"],
+                "env_kwargs": record["env_kwargs"],
+                "seed": record["seed"],
+                "env_steps": run.env_steps,
+                "episodes": len(run.lengths),
+                "episode_returns": run.returns,
+                "episode_lengths": run.lengths,
+                "wall_s": round(run.wall_s(), 3),
+                **extra,
+            }
+            if run.successes and len(run.successes) == len(run.lengths):
+                summary["episode_success"] = run.successes
+        finally:
+            run.close()
+            env.close()
+    atomic_write_json(out / "summary.json", summary)  # last: its presence marks a complete run
+    return summary
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'3' -> [3]; '0-9' -> [0..9]; '1,4,7' -> [1, 4, 7]."""
+    seeds = []
+    try:
+        for part in text.split(","):
+            low, sep, high = part.partition("-")
+            seeds.extend(range(int(low), int(high) + 1) if sep else [int(low)])
+    except ValueError:
+        raise UserError(f"--seeds '{text}' is not like 0-9 or 1,4,7") from None
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise UserError(f"--seeds '{text}' must list distinct non-negative seeds")
+    return seeds
+
+
+def _seed_worker(kwargs: dict) -> dict:
+    import torch  # one thread per process: seeds in parallel must not fight over the 2 cores
+
+    torch.set_num_threads(1)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    return start_run(**kwargs, show=False)
+
+
+def start_seeds(seeds, workers, out, **kwargs) -> list[dict]:
+    """One run per seed in ``out/seed_<n>``, ``workers`` processes at a time; returns their summaries."""
+    out = Path(out)
+    module = get_algorithm(kwargs["algo"])  # fail on bad input here, not in every worker
+    build_config(module.Config, kwargs["overrides"])
+    check_env_fits(kwargs["algo"], make_env(kwargs["env_id"], kwargs["env_kwargs"]))
+    for seed in seeds:  # validate and claim every directory before any process starts
+        _prepare_dir(out / f"seed_{seed}")
+    jobs = [dict(kwargs, seed=seed, out=out / f"seed_{seed}") for seed in seeds]
+    if workers <= 1:
+        return [_seed_worker(job) for job in jobs]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(_seed_worker, jobs))
