@@ -145,7 +145,7 @@ class Maze(gym.Env):
         self._cell = self._move(self._cell, int(action), self.walls)
         self.lifetime_steps += 1
         terminated = self._cell == self.goal
-        info = {"is_success": True} if terminated else {}
+        info = {"is_success": terminated}  # every step, so a time-limit cut reads as a failure
         return self.state_of(self._cell), float(terminated), terminated, False, info
 
     def render(self):
