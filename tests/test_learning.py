@@ -16,7 +16,7 @@ def episodes_until_greedy_path(algo: str, overrides: dict, seeds) -> np.ndarray:
     maze = gym.make("reverie/DynaMaze-v0").unwrapped
     module = get_algorithm(algo)
     lengths, _, _ = simulate_tabular(
-        module.step, module.Config(**overrides).params(), 54, 4, list(seeds), 0.1, maze.transition_table(),
+        module.NAME, module.Config(**overrides).params(), 54, 4, list(seeds), 0.1, maze.transition_table(),
         maze.state_of(maze.start), max_episodes=500, greedy_bound=16,
     )  # fmt: skip
     return (lengths > 0).sum(axis=1)

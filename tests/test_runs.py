@@ -50,7 +50,7 @@ def test_compiled_simulator_matches_the_real_loop(tmp_path):
     maze = gym.make("reverie/BlockingMaze-v0").unwrapped
     module = get_algorithm("dyna-q-plus")
     lengths, _, updates = simulate_tabular(
-        module.step, module.Config().params(), 54, 4, [3], 0.1, maze.transition_table(maze.walls_before),
+        module.NAME, module.Config().params(), 54, 4, [3], 0.1, maze.transition_table(maze.walls_before),
         maze.state_of(maze.start), after=maze.transition_table(maze.walls_after), switch_step=1000,
         max_episodes=summary["episodes"] + 1, max_steps=1500,
     )  # fmt: skip

@@ -5,7 +5,8 @@ import pytest
 
 import reverie  # noqa: F401  (registers the mazes)
 from reverie.algorithms import dyna_q, dyna_q_plus, dyna_q_strict, prioritized_sweeping, q_learning
-from reverie.algorithms._tabular import make_state, simulate_runs
+from reverie.algorithms import simulate_tabular as simulate_runs
+from reverie.algorithms._tabular import make_state
 from reverie.algorithms.base import build_config
 from reverie.errors import UserError
 
@@ -134,7 +135,7 @@ def test_simulate_runs_reproduces_figure_8_2_gap():
 
     def tenth_episode(n):
         params = dyna_q.Config(planning_steps=n).params()
-        lengths, _, updates = simulate_runs(dyna_q.step, params, 54, 4, seeds, 0.1, table, start, max_episodes=10)
+        lengths, _, updates = simulate_runs(dyna_q.NAME, params, 54, 4, seeds, 0.1, table, start, max_episodes=10)
         assert lengths.shape == (5, 10) and (lengths >= 14).all()  # nothing beats the optimal 14 steps
         assert (updates == lengths.sum(axis=1) * (1 + n)).all()  # 1 + N updates per real step
         return lengths[:, 9].mean()
@@ -150,7 +151,7 @@ def test_build_config_parses_and_validates():
     cfg = build_config(dyna_q.Config, {"planning_steps": "5", "alpha": "0.5"})
     assert cfg.planning_steps == 5 and type(cfg.planning_steps) is int
     assert cfg.alpha == 0.5 and type(cfg.alpha) is float
-    assert cfg.params() == (0.5, 0.95, 5)
+    assert cfg.params() == (0.5, 0.95, 5.0, 0.0)
     assert build_config(dyna_q.Config, {"model": "stochastic"}).model == "stochastic"
 
 
@@ -171,9 +172,11 @@ def test_build_config_rejects_bad_input_with_user_error(overrides):
 
 
 def test_every_algorithm_config_has_params_matching_its_step():
-    # each step unpacks params by position; a params() of the wrong length would fail at compile time
-    for module, size in ((q_learning, 2), (dyna_q, 3), (dyna_q_strict, 3), (dyna_q_plus, 4), (prioritized_sweeping, 4)):
-        assert len(module.Config().params()) == size
+    # every step reads the same four floats (alpha, gamma, planning_steps, kappa or theta), so one
+    # compiled simulator serves them all
+    for module in (q_learning, dyna_q, dyna_q_strict, dyna_q_plus, prioritized_sweeping):
+        params = module.Config().params()
+        assert len(params) == 4 and all(type(p) is float for p in params)
         state = make_state(2, 2, seed=0)
         module.step(state, 0, 0, 0.0, 1, False, module.Config().params())
         assert state.clock[0] == (1 if module is dyna_q_plus else 0)

@@ -61,7 +61,14 @@ def _default_out(algo: str, env_id: str) -> Path:
     return Path("runs") / f"{algo}-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def _one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)  # small networks and parallel seeds run fastest on one thread per process here
+
+
 def _train(args) -> int:
+    _one_thread()
     from reverie.runner.train import parse_pairs, parse_seeds, start_run, start_seeds
 
     common = {
@@ -155,9 +162,6 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
         args = _parser().parse_args(argv)
-        import torch
-
-        torch.set_num_threads(1)  # tabular and small-network work runs fastest on one thread here
         import reverie  # noqa: F401  (registers the envs)
 
         handler = {"train": _train, "resume": _resume, "bench": _bench, "report": _report, "list": _list}
@@ -171,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _resume(args) -> int:
+    _one_thread()
     from reverie.runner.train import resume_run
 
     summary = resume_run(args.run_dir, show=not args.quiet)

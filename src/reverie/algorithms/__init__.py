@@ -33,6 +33,6 @@ def get_algorithm(name: str) -> ModuleType:
 
 
 # The compiled whole-run simulator of tabular algorithms on known mazes, for benchmarks.
-from reverie.algorithms._tabular import simulate_runs as simulate_tabular  # noqa: E402
+from reverie.algorithms._simulate import simulate_runs as simulate_tabular  # noqa: E402
 
 __all__ = ["ALGORITHMS", "check_env_fits", "get_algorithm", "simulate_tabular"]

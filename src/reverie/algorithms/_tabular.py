@@ -4,8 +4,8 @@ simulator of tabular mazes for benchmarks.
 Each tabular algorithm supplies one numba-compiled ``step(state, s, a, r, s2, terminated, params)``
 holding its pseudocode (direct update, model learning, planning). The same step runs inside
 ``train_tabular`` (any Gymnasium env with Discrete spaces, one Python iteration per real step) and
-inside ``simulate`` (the whole run in machine code on a known transition table), so benchmark
-figures come from exactly the code users train with.
+inside ``_simulate.simulate`` (the whole run in machine code on a known transition table), so
+benchmark figures come from exactly the code users train with.
 """
 
 from __future__ import annotations
@@ -17,10 +17,8 @@ import gymnasium as gym
 import numpy as np
 
 from reverie.algorithms.base import check_range
-from reverie.envs.mazes import TransitionTable
 from reverie.errors import UserError
-from reverie.jit import kernel
-from reverie.learners.tabular_q import argmax_q, epsilon_greedy
+from reverie.learners.tabular_q import epsilon_greedy
 from reverie.models.tabular import TabularModel, ensure_edge_room, make_model
 from reverie.planners.priority_queue import PriorityQueue, make_queue
 from reverie.rng import make_rng
@@ -142,98 +140,6 @@ def train_tabular(env: gym.Env, run, state: TabularState, step, params: tuple, e
     return {"updates": int(state.updates[0])}
 
 
-# -- compiled simulation on a known deterministic transition table (benchmarks) -------------------
-
-
-@kernel
-def _greedy_path_within(q, table, start, bound):
-    """Whether following argmax Q (first maximum) from ``start`` terminates within ``bound`` steps."""
-    s = start
-    for _ in range(bound):
-        a = argmax_q(q, s)
-        if table.terminated[s, a]:
-            return True
-        s = table.next_state[s, a]
-    return False
-
-
-@kernel
-def simulate(
-    step, params, state, epsilon, before, after, switch_step, start, max_episodes, max_steps, greedy_bound, lengths, cum
-):
-    """Run one agent on a deterministic maze entirely in machine code.
-
-    before, after: TransitionTable in force before / from lifetime step ``switch_step`` (-1: never).
-    Stops after ``max_episodes`` episodes or ``max_steps`` steps (0: no limit), or, with
-    ``greedy_bound`` > 0, once the greedy path reaches the goal within that many steps.
-    Writes ``lengths[e]`` (steps of episode e) and ``cum[t]`` (reward collected by step t + 1).
-    Returns the number of finished episodes.
-    """
-    lifetime = 0
-    episodes = 0
-    total = 0.0
-    while (max_episodes <= 0 or episodes < max_episodes) and (max_steps <= 0 or lifetime < max_steps):
-        s = start
-        length = 0
-        terminated = False
-        while True:
-            table = after if 0 <= switch_step <= lifetime else before
-            a = epsilon_greedy(state.q, s, epsilon, state.rng)
-            s2 = table.next_state[s, a]
-            r = table.reward[s, a]
-            terminated = table.terminated[s, a]
-            step(state, s, a, r, s2, terminated, params)
-            lifetime += 1
-            length += 1
-            total += r
-            if max_steps > 0:
-                cum[lifetime - 1] = total
-            s = s2
-            if terminated or (max_steps > 0 and lifetime >= max_steps):
-                break
-        if not terminated:
-            break
-        if episodes < lengths.shape[0]:
-            lengths[episodes] = length
-        episodes += 1
-        if greedy_bound > 0:
-            table = after if 0 <= switch_step <= lifetime else before
-            if _greedy_path_within(state.q, table, start, greedy_bound):
-                break
-    return episodes
-
-
-def simulate_runs(
-    step,
-    params: tuple,
-    n_states: int,
-    n_actions: int,
-    seeds,
-    epsilon: float,
-    before: TransitionTable,
-    start: int,
-    after: TransitionTable | None = None,
-    switch_step: int = -1,
-    max_episodes: int = 0,
-    max_steps: int = 0,
-    greedy_bound: int = 0,
-    stochastic_model: bool = False,
-):
-    """Simulate one run per seed; returns (lengths [runs, max_episodes], cum [runs, max_steps], updates [runs])."""
-    after = before if after is None else after
-    lengths = np.zeros((len(seeds), max(max_episodes, 1)), np.int64)
-    cum = np.zeros((len(seeds), max(max_steps, 1)))
-    updates = np.zeros(len(seeds), np.int64)
-    for i, seed in enumerate(seeds):
-        state = make_state(n_states, n_actions, seed, stochastic_model)
-        simulate(
-            step, params, state, epsilon, before, after, switch_step, start,
-            max_episodes, max_steps, greedy_bound, lengths[i], cum[i],
-        )  # fmt: skip
-        updates[i] = state.updates[0]
-    return lengths, cum, updates
-
-
 # -- configuration and entry point shared by the tabular algorithms -------------------------------
 
 
@@ -257,8 +163,8 @@ class TabularConfig:
             raise ValueError(f"config key 'model' must be deterministic or stochastic, got '{self.model}'")
 
     def params(self) -> tuple:
-        """The numbers the compiled step function reads, in its order."""
-        return (self.alpha, self.gamma)
+        """The four floats every compiled step reads: (alpha, gamma, planning_steps, kappa or theta)."""
+        return (self.alpha, self.gamma, 0.0, 0.0)
 
 
 def train_algorithm(env: gym.Env, config: TabularConfig, run, algo: str, step) -> dict:

@@ -38,13 +38,13 @@ class Config(TabularConfig):
         check_range("planning_steps", self.planning_steps, 0, 10**7)
 
     def params(self) -> tuple:
-        return (self.alpha, self.gamma, self.planning_steps)
+        return (self.alpha, self.gamma, float(self.planning_steps), 0.0)
 
 
 @kernel
 def step(state, s, a, r, s2, terminated, params):
-    """One real transition; params = (alpha, gamma, planning_steps)."""
-    alpha, gamma, planning_steps = params
+    """One real transition; params = (alpha, gamma, planning_steps, unused)."""
+    alpha, gamma, planning_steps = params[0], params[1], int(params[2])
     # Q(s,a) <- Q(s,a) + alpha [r + gamma max_a' Q(s',a') - Q(s,a)]     direct RL update
     q_backup(state.q, s, a, r, s2, terminated, alpha, gamma)
     # M(s,a) <- (s', r)                                                 model learning

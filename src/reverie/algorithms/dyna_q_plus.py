@@ -41,13 +41,13 @@ class Config(TabularConfig):
         check_range("kappa", self.kappa, 0.0, math.inf)
 
     def params(self) -> tuple:
-        return (self.alpha, self.gamma, self.planning_steps, self.kappa)
+        return (self.alpha, self.gamma, float(self.planning_steps), self.kappa)
 
 
 @kernel
 def step(state, s, a, r, s2, terminated, params):
     """One real transition; params = (alpha, gamma, planning_steps, kappa)."""
-    alpha, gamma, planning_steps, kappa = params
+    alpha, gamma, planning_steps, kappa = params[0], params[1], int(params[2]), params[3]
     model = state.model
     state.clock[0] += 1
     # a state seen for the first time: its untried actions are modelled as leading back to it

@@ -34,13 +34,13 @@ class Config(TabularConfig):
         check_range("planning_steps", self.planning_steps, 1, 10**7)
 
     def params(self) -> tuple:
-        return (self.alpha, self.gamma, self.planning_steps)
+        return (self.alpha, self.gamma, float(self.planning_steps), 0.0)
 
 
 @kernel
 def step(state, s, a, r, s2, terminated, params):
-    """One real transition; params = (alpha, gamma, planning_steps)."""
-    alpha, gamma, planning_steps = params
+    """One real transition; params = (alpha, gamma, planning_steps, unused)."""
+    alpha, gamma, planning_steps = params[0], params[1], int(params[2])
     # learn model M = T_a(s, s'), R_a(s, s')        (no direct update of the policy)
     observe(state.model, s, a, r, s2, terminated)
     # for n = 1..N: update policy using M

@@ -45,7 +45,7 @@ class Config(TabularConfig):
         check_range("theta", self.theta, 0.0, math.inf)
 
     def params(self) -> tuple:
-        return (self.alpha, self.gamma, self.planning_steps, self.theta)
+        return (self.alpha, self.gamma, float(self.planning_steps), self.theta)
 
 
 @kernel
@@ -57,7 +57,7 @@ def _priority(q, s, a, r, s2, terminated, gamma):
 @kernel
 def step(state, s, a, r, s2, terminated, params):
     """One real transition; params = (alpha, gamma, planning_steps, theta)."""
-    alpha, gamma, planning_steps, theta = params
+    alpha, gamma, planning_steps, theta = params[0], params[1], int(params[2]), params[3]
     model, queue, q = state.model, state.queue, state.q
     n_actions = q.shape[1]
     # M(s,a) <- (s', r)

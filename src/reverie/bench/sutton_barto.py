@@ -30,7 +30,7 @@ def _simulate(algo: str, maze, seeds, overrides: dict, **budget):
     before = maze.transition_table(maze.walls_before)
     after = None if maze.walls_after is None else maze.transition_table(maze.walls_after)
     return simulate_tabular(
-        module.step, config.params(), maze.rows * maze.cols, 4, list(seeds), EPSILON, before,
+        algo, config.params(), maze.rows * maze.cols, 4, list(seeds), EPSILON, before,
         maze.state_of(maze.start), after=after, switch_step=-1 if maze.switch_step is None else maze.switch_step,
         **budget,
     )  # fmt: skip
