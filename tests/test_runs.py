@@ -108,3 +108,23 @@ def test_user_env_by_module_path(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     summary = train(tmp_path, "r", env="my_envs:MyChain-v0", episodes=20)
     assert summary["episodes"] == 20 and np.mean(summary["episode_returns"][-5:]) > 0
+
+
+def test_bench_exit_code_follows_its_checks_and_report_rebuilds(tmp_path, monkeypatch, capsys):
+    import reverie.bench
+
+    def fake_suite(name, runs, quick, show=False):
+        curve = {"title": "t", "xlabel": "x", "ylabel": "y", "x": [1, 2], "series": {"a": mean_band_of([[1, 2]])}}
+        checks = [{"name": "good", "value": 1.0, "target": "> 0", "passed": True}]
+        checks.append({"name": "bad", "value": 0.0, "target": "> 0", "passed": name == "all-pass"})
+        return {"suite": name, "runs": {}, "checks": checks, "curves": {"c": curve}, "timing": {}}
+
+    from reverie.bench.stats import mean_band as mean_band_of
+
+    monkeypatch.setattr(reverie.bench, "run_suite", fake_suite)
+    assert main(["bench", "one-fails", "--out", str(tmp_path / "fail")]) == 1
+    assert main(["bench", "all-pass", "--out", str(tmp_path / "pass")]) == 0
+    assert "FAIL" in capsys.readouterr().out
+    (tmp_path / "fail" / "report.html").unlink()
+    assert main(["report", str(tmp_path / "fail")]) == 0  # rebuilt from results.json alone
+    assert "FAIL" in (tmp_path / "fail" / "report.html").read_text()

@@ -84,7 +84,7 @@ def _train(args) -> int:
     if args.seeds:
         if args.workers < 1:
             raise UserError("--workers must be at least 1")
-        summaries = start_seeds(parse_seeds(args.seeds), args.workers, out, **common)
+        summaries = start_seeds(parse_seeds(args.seeds), args.workers, out, show=not args.quiet, **common)
         from reverie.bench.report import write_run_report
 
         print(f"{len(summaries)} runs in {out}; report: {write_run_report(out)}")
@@ -115,7 +115,7 @@ def _bench(args) -> int:
         raise UserError(f"cannot write to output directory {out}: {error.strerror or error}") from None
     if args.runs is not None and args.runs < 1:
         raise UserError("--runs must be at least 1")
-    results = run_suite(args.suite, runs=args.runs, quick=args.quick)
+    results = run_suite(args.suite, runs=args.runs, quick=args.quick, show=True)
     atomic_write_json(out / "results.json", results)
     report = write_suite_report(results, out)
     print_checks(results)

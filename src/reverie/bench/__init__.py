@@ -7,10 +7,10 @@ from reverie.errors import UserError
 SUITES = {"sutton-barto": "Sutton & Barto (2018) chapter 8: Figures 8.2, 8.4, 8.5 and Example 8.4"}
 
 
-def run_suite(name: str, runs: int | None, quick: bool) -> dict:
+def run_suite(name: str, runs: int | None, quick: bool, show: bool = False) -> dict:
     """Run suite ``name`` and return its results dict (see ``reverie.bench.report`` for the layout)."""
     if name not in SUITES:
         raise UserError(f"unknown suite '{name}'; known: {', '.join(SUITES)}")
     from reverie.bench import sutton_barto
 
-    return sutton_barto.run(runs=runs, quick=quick)
+    return sutton_barto.run(runs=runs, quick=quick, show=show)

@@ -16,6 +16,7 @@ import numpy as np
 
 from reverie.algorithms import get_algorithm, simulate_tabular
 from reverie.bench.stats import mean_band
+from reverie.runner.progress import RunProgress
 
 EPSILON = 0.1  # all four experiments explore with epsilon 0.1 and discount 0.95
 
@@ -133,23 +134,36 @@ def _process_seconds() -> float:
         return time.perf_counter()
 
 
-def run(runs: int | None = None, quick: bool = False) -> dict:
+def run(runs: int | None = None, quick: bool = False, show: bool = False) -> dict:
     """Run every experiment; ``runs`` overrides the book's run counts, ``quick`` uses fewer."""
+    with RunProgress("sutton-barto", 4, "experiments", enabled=show) as progress:
+        return _run(runs, quick, progress)
+
+
+def _run(runs, quick, progress) -> dict:
     counts = {"fig8_2": 30, "fig8_4": 20, "fig8_5": 5, "ex8_4": 5}
     if quick:
         counts = {"fig8_2": 10, "fig8_4": 10, "fig8_5": 5, "ex8_4": 3}
     if runs is not None:
         counts = dict.fromkeys(counts, runs)
     checks, curves = [], {}
+    progress.show(f"figure 8.2, {counts['fig8_2']} runs x 3 settings")
     fig82_checks, curves["fig8_2"], timing = figure_8_2(counts["fig8_2"])
     checks += fig82_checks
+    progress.advance(1)
+    progress.show(f"figure 8.4, {counts['fig8_4']} runs")
     (final, ratio), curves["fig8_4"] = changing_maze("8.4", "reverie/BlockingMaze-v0", counts["fig8_4"], 3000, 10, 1e-4)
     gain = final["dyna-q-plus"] - final["dyna-q"]
     checks.append(_check("fig8.4 Dyna-Q+ minus Dyna-Q reward by step 3000", gain, "> 0", gain > 0))
+    progress.advance(1)
+    progress.show(f"figure 8.5, {counts['fig8_5']} runs")
     (final, ratio), curves["fig8_5"] = changing_maze("8.5", "reverie/ShortcutMaze-v0", counts["fig8_5"], 6000, 50, 1e-3)
     checks.append(_check("fig8.5 Dyna-Q+ / Dyna-Q reward by step 6000", ratio, ">= 1.10", ratio >= 1.10))
+    progress.advance(1)
+    progress.show(f"example 8.4, {counts['ex8_4']} runs x 5 scales")
     ex_checks, curves["ex8_4"] = example_8_4(counts["ex8_4"])
     checks += ex_checks
+    progress.advance(1)
     total_s = _process_seconds()
     checks.append(_check("whole suite seconds, start-up included", total_s, "<= 30", total_s <= 30))
     timing["suite_s"] = round(total_s, 2)

@@ -1,4 +1,4 @@
-"""A rich progress bar that shows steps/s and the last episode's return on long runs."""
+"""A rich progress bar for long work: a run's steps/s and last return, a suite's current experiment."""
 
 from __future__ import annotations
 
@@ -17,14 +17,14 @@ class RunProgress:
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn(unit),
-            TextColumn("{task.fields[rate]} steps/s  return {task.fields[ret]}"),
+            TextColumn("{task.fields[detail]}"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=Console(file=sys.stderr),
             disable=not enabled,
             transient=False,
         )
-        self._task = self._progress.add_task(description, total=total, completed=done, rate="-", ret="-")
+        self._task = self._progress.add_task(description, total=total, completed=done, detail="")
 
     def __enter__(self):
         self._progress.start()
@@ -36,5 +36,6 @@ class RunProgress:
     def advance(self, amount: int) -> None:
         self._progress.advance(self._task, amount)
 
-    def show(self, steps_per_s: float, episode_return: float) -> None:
-        self._progress.update(self._task, rate=f"{steps_per_s:,.0f}", ret=f"{episode_return:.3g}")
+    def show(self, detail: str) -> None:
+        """Replace the text after the counts, e.g. '12,000 steps/s  return 0.9'."""
+        self._progress.update(self._task, detail=detail)

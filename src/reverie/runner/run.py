@@ -90,7 +90,7 @@ class RunHandle:
         if self.progress is not None:
             if self.max_steps is None:
                 self.progress.advance(1)
-            self.progress.show(steps_per_s, episode_return)
+            self.progress.show(f"{steps_per_s:,.0f} steps/s  return {episode_return:.3g}")
 
     # -- checkpoints ------------------------------------------------------------------------------
     def checkpoint_due(self) -> bool:

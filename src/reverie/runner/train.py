@@ -7,7 +7,7 @@ import dataclasses
 import os
 import platform
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import gymnasium as gym
@@ -170,7 +170,7 @@ def _seed_worker(kwargs: dict) -> dict:
     return start_run(**kwargs, show=False)
 
 
-def start_seeds(seeds, workers, out, **kwargs) -> list[dict]:
+def start_seeds(seeds, workers, out, show=True, **kwargs) -> list[dict]:
     """One run per seed in ``out/seed_<n>``, ``workers`` processes at a time; returns their summaries."""
     out = Path(out)
     module = get_algorithm(kwargs["algo"])  # fail on bad input here, not in every worker
@@ -179,7 +179,13 @@ def start_seeds(seeds, workers, out, **kwargs) -> list[dict]:
     for seed in seeds:  # validate and claim every directory before any process starts
         _prepare_dir(out / f"seed_{seed}")
     jobs = [dict(kwargs, seed=seed, out=out / f"seed_{seed}") for seed in seeds]
-    if workers <= 1:
-        return [_seed_worker(job) for job in jobs]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(_seed_worker, jobs))
+    summaries = {}
+    with RunProgress(f"{kwargs['algo']} {kwargs['env_id']}", len(jobs), "seeds", enabled=show) as progress:
+        with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+            futures = {pool.submit(_seed_worker, job): job["seed"] for job in jobs}
+            for future in as_completed(futures):
+                summary = future.result()
+                summaries[futures[future]] = summary
+                progress.advance(1)
+                progress.show(f"seed {summary['seed']}: {summary['env_steps']} steps in {summary['wall_s']:.1f} s")
+    return [summaries[seed] for seed in seeds]
