@@ -43,6 +43,20 @@ def assert_one_line_error(code, err, *words):
         (["train", "dyna-q", "--env", "reverie/DynaMaze-v0"], ["--episodes"]),
         (["train", "dyna-q", "--env", "reverie/DynaMaze-v0", "--episodes", "x"], ["invalid int"]),
         (["train", "dyna-q", "--env", "reverie/DynaMaze-v0", "--episodes", "1", "--seeds", "3-x"], ["--seeds"]),
+        (["train", "q-learning", "--env", "reverie/DynaMaze-v0", "--episodes", "1", "--set", "model=stochastic"], []),
+        (
+            [
+                "train",
+                "prioritized-sweeping",
+                "--env",
+                "reverie/DynaMaze-v0",
+                "--episodes",
+                "1",
+                "--set",
+                "planning_steps=0",
+            ],
+            [],
+        ),
         (["bench", "no-such-suite"], ["unknown suite"]),
         (["frobnicate"], ["invalid choice"]),
     ],
@@ -51,6 +65,7 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, argv, words):
     code, err = run_cli(capsys, *argv, *(["--out", str(tmp_path / "run")] if argv[0] == "train" else []))
     assert_one_line_error(code, err, *words)
     assert not (tmp_path / "run" / "config.json").exists()  # nothing was started
+    assert not Path("bench-results/no-such-suite").exists()
 
 
 def test_unwritable_output_path(capsys, tmp_path):

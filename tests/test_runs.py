@@ -122,9 +122,21 @@ def test_bench_exit_code_follows_its_checks_and_report_rebuilds(tmp_path, monkey
     from reverie.bench.stats import mean_band as mean_band_of
 
     monkeypatch.setattr(reverie.bench, "run_suite", fake_suite)
+    monkeypatch.setitem(reverie.bench.SUITES, "one-fails", "a fake suite with a failing check")
+    monkeypatch.setitem(reverie.bench.SUITES, "all-pass", "a fake suite whose checks pass")
     assert main(["bench", "one-fails", "--out", str(tmp_path / "fail")]) == 1
     assert main(["bench", "all-pass", "--out", str(tmp_path / "pass")]) == 0
     assert "FAIL" in capsys.readouterr().out
     (tmp_path / "fail" / "report.html").unlink()
     assert main(["report", str(tmp_path / "fail")]) == 0  # rebuilt from results.json alone
     assert "FAIL" in (tmp_path / "fail" / "report.html").read_text()
+
+
+def test_a_run_is_recreated_from_its_config_alone(tmp_path):
+    original = train(tmp_path, "original", algo="dyna-q-plus", env="reverie/ShortcutMaze-v0", steps=600, seed=2)
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "config.json").write_text((tmp_path / "original" / "config.json").read_text())
+    assert main(["resume", str(copy), "--quiet"]) == 0
+    again = json.loads((copy / "summary.json").read_text())
+    assert again["episode_lengths"] == original["episode_lengths"] and again["env_steps"] == 600

@@ -104,10 +104,12 @@ def _print_summary(summary: dict, out) -> None:
 
 
 def _bench(args) -> int:
-    from reverie.bench import run_suite
+    from reverie.bench import SUITES, run_suite
     from reverie.bench.report import print_checks, write_suite_report
     from reverie.runner.files import atomic_write_json
 
+    if args.suite not in SUITES:
+        raise UserError(f"unknown suite '{args.suite}'; known: {', '.join(SUITES)}")
     out = Path(args.out or Path("bench-results") / args.suite)
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -120,7 +120,8 @@ def simulate_runs(
     cum = np.zeros((len(seeds), max(max_steps, 1)))
     updates = np.zeros(len(seeds), np.int64)
     for i, seed in enumerate(seeds):
-        state = make_state(n_states, n_actions, seed, stochastic_model)
+        # the compiled loop cannot grow arrays: room for every pair to change its outcome several times
+        state = make_state(n_states, n_actions, seed, stochastic_model, edge_capacity=8 * n_states * n_actions)
         simulate(
             CODES[algo], tuple(float(p) for p in params), state, epsilon, before, after, switch_step, start,
             max_episodes, max_steps, greedy_bound, lengths[i], cum[i],

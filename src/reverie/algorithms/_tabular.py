@@ -11,7 +11,7 @@ benchmark figures come from exactly the code users train with.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -36,11 +36,13 @@ class TabularState(NamedTuple):
     rng: np.ndarray  # [1] uint64: the agent's random stream
 
 
-def make_state(n_states: int, n_actions: int, seed: int, stochastic_model: bool = False) -> TabularState:
-    """A fresh agent: Q = 0, an empty model, an empty queue."""
+def make_state(
+    n_states: int, n_actions: int, seed: int, stochastic_model: bool = False, edge_capacity: int | None = None
+) -> TabularState:
+    """A fresh agent: Q = 0, an empty model (room for ``edge_capacity`` outcomes), an empty queue."""
     return TabularState(
         np.zeros((n_states, n_actions)),
-        make_model(n_states, n_actions, stochastic_model),
+        make_model(n_states, n_actions, stochastic_model, edge_capacity),
         make_queue(n_states * n_actions),
         np.zeros((n_states, n_actions), np.int64),
         np.zeros(1, np.int64),
@@ -150,8 +152,6 @@ class TabularConfig:
     alpha: float = 0.1  # step size of every Q update
     gamma: float = 0.95  # discount
     epsilon: float = 0.1  # exploration rate of the epsilon-greedy behaviour policy
-    model: str = field(default="deterministic", metadata={"choices": ("deterministic", "stochastic")})
-    # deterministic: M(s,a) is the last outcome; stochastic: counts, sampled s', mean reward
 
     def __post_init__(self):
         check_range("alpha", self.alpha, 0.0, 1.0)
@@ -159,16 +159,34 @@ class TabularConfig:
         check_range("epsilon", self.epsilon, 0.0, 1.0)
         if self.alpha == 0.0:
             raise ValueError("config key 'alpha' must be > 0")
-        if self.model not in ("deterministic", "stochastic"):
-            raise ValueError(f"config key 'model' must be deterministic or stochastic, got '{self.model}'")
 
     def params(self) -> tuple:
         """The four floats every compiled step reads: (alpha, gamma, planning_steps, kappa or theta)."""
         return (self.alpha, self.gamma, 0.0, 0.0)
 
 
+@dataclass
+class DynaConfig(TabularConfig):
+    """Settings of the algorithms that learn a model and plan with it."""
+
+    planning_steps: int = 50  # N: planning updates per real step
+    model: str = field(default="deterministic", metadata={"choices": ("deterministic", "stochastic")})
+    # deterministic: M(s,a) is the last outcome; stochastic: counts, sampled s', mean reward of that outcome
+
+    MIN_PLANNING_STEPS: ClassVar[int] = 0  # 1 where planning is the only way Q learns
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_range("planning_steps", self.planning_steps, self.MIN_PLANNING_STEPS, 10**7)
+        if self.model not in ("deterministic", "stochastic"):
+            raise ValueError(f"config key 'model' must be deterministic or stochastic, got '{self.model}'")
+
+    def params(self) -> tuple:
+        return (self.alpha, self.gamma, float(self.planning_steps), 0.0)
+
+
 def train_algorithm(env: gym.Env, config: TabularConfig, run, algo: str, step) -> dict:
     """The ``train`` of a tabular algorithm: size the agent from the env, then run the real loop."""
     n_states, n_actions = discrete_sizes(env, algo)
-    state = make_state(n_states, n_actions, run.seed, config.model == "stochastic")
+    state = make_state(n_states, n_actions, run.seed, getattr(config, "model", "") == "stochastic")
     return train_tabular(env, run, state, step, config.params(), config.epsilon)

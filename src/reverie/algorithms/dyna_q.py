@@ -17,8 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reverie.algorithms._tabular import TabularConfig, train_algorithm
-from reverie.algorithms.base import check_range
+from reverie.algorithms._tabular import DynaConfig, train_algorithm
 from reverie.jit import kernel
 from reverie.learners.tabular_q import q_backup
 from reverie.models.tabular import observe, query, sample_pair
@@ -28,17 +27,8 @@ SUMMARY = "Dyna-Q, hybrid: direct Q update + model learning + N planning updates
 
 
 @dataclass
-class Config(TabularConfig):
-    """Dyna-Q settings (defaults: Figure 8.2 with N = 50)."""
-
-    planning_steps: int = 50  # N: imagined updates per real step (0 gives Q-learning)
-
-    def __post_init__(self):
-        super().__post_init__()
-        check_range("planning_steps", self.planning_steps, 0, 10**7)
-
-    def params(self) -> tuple:
-        return (self.alpha, self.gamma, float(self.planning_steps), 0.0)
+class Config(DynaConfig):
+    """Dyna-Q settings (defaults: Figure 8.2 with N = 50; N = 0 gives Q-learning)."""
 
 
 @kernel

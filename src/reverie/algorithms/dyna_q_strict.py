@@ -12,9 +12,9 @@ Compared with Dyna-Q the direct update is gone, so with N = 0 nothing is ever le
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
-from reverie.algorithms._tabular import TabularConfig, train_algorithm
-from reverie.algorithms.base import check_range
+from reverie.algorithms._tabular import DynaConfig, train_algorithm
 from reverie.jit import kernel
 from reverie.learners.tabular_q import q_backup
 from reverie.models.tabular import observe, query, sample_pair
@@ -24,17 +24,10 @@ SUMMARY = "strict model-only loop: real samples update the model only; Q learns 
 
 
 @dataclass
-class Config(TabularConfig):
-    """Strict model-based settings (Figure 8.2's settings, N = 50)."""
+class Config(DynaConfig):
+    """Strict model-based settings (Figure 8.2's, N = 50); N >= 1, since planning is all that learns."""
 
-    planning_steps: int = 50  # N: imagined updates per real step; at least 1, or nothing is learned
-
-    def __post_init__(self):
-        super().__post_init__()
-        check_range("planning_steps", self.planning_steps, 1, 10**7)
-
-    def params(self) -> tuple:
-        return (self.alpha, self.gamma, float(self.planning_steps), 0.0)
+    MIN_PLANNING_STEPS: ClassVar[int] = 1
 
 
 @kernel

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
-from reverie.algorithms._tabular import TabularConfig, train_algorithm
+from reverie.algorithms._tabular import DynaConfig, train_algorithm
 from reverie.algorithms.base import check_range
 from reverie.jit import kernel
 from reverie.learners.tabular_q import max_q, q_backup
@@ -32,16 +33,18 @@ SUMMARY = "prioritized sweeping: planning updates ordered by priority, spread to
 
 
 @dataclass
-class Config(TabularConfig):
-    """Prioritized-sweeping settings (defaults: Example 8.4)."""
+class Config(DynaConfig):
+    """Prioritized-sweeping settings (defaults: Example 8.4). N counts queue pops per real step and must be
+    at least 1: real samples reach Q only through the queue."""
 
     alpha: float = 0.5
-    planning_steps: int = 5  # N: most queue pops per real step
+    planning_steps: int = 5
     theta: float = 1e-4  # smallest priority that enters the queue
+
+    MIN_PLANNING_STEPS: ClassVar[int] = 1
 
     def __post_init__(self):
         super().__post_init__()
-        check_range("planning_steps", self.planning_steps, 0, 10**7)
         check_range("theta", self.theta, 0.0, math.inf)
 
     def params(self) -> tuple:

@@ -4,6 +4,7 @@ TensorBoard, a progress bar with steps/s, and checkpoints that carry everything 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -43,7 +44,10 @@ class RunHandle:
         else:
             metrics_path.write_text("")
         self._metrics = open(metrics_path, "a")
-        self._tb = _tensorboard_writer(self.run_dir / "tb", purge_step=self.env_steps if restored else None)
+        if restored is None:  # a fresh start (or a restart with no checkpoint): no stale curves
+            shutil.rmtree(self.run_dir / "tb", ignore_errors=True)
+        # TensorBoard drops events at steps >= purge_step; the checkpoint includes the episode logged at env_steps
+        self._tb = _tensorboard_writer(self.run_dir / "tb", purge_step=self.env_steps + 1 if restored else None)
         self._start = time.perf_counter()
         self._last_ckpt_time, self._last_ckpt_episode = self._start, len(self.lengths)
         self._episode_start_steps, self._episode_start_time = self.env_steps, self._start

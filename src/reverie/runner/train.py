@@ -111,6 +111,7 @@ def resume_run(run_dir, show=True):
         raise UserError(f"{run_dir}/config.json is corrupt: missing or bad fields") from None
     checkpoint = run_dir / CHECKPOINT_FILE
     restored = load_checkpoint(checkpoint) if checkpoint.exists() else None
+    checkpoint.parent.mkdir(exist_ok=True)  # a run re-created from its config.json alone starts from scratch
     if restored is not None and restored[1].get("seed") != seed:
         raise UserError(f"checkpoint {checkpoint} belongs to another run (seed mismatch)")
     return _train(run_dir, record, module, config, env, restored=restored, show=show)
