@@ -4,24 +4,21 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from reverie.algorithms import (
-    dyna_q,
-    dyna_q_plus,
-    dyna_q_strict,
-    prioritized_sweeping,
-    q_learning,
-)
+from reverie.algorithms import dyna_q, dyna_q_plus, dyna_q_strict, mpc, pets, prioritized_sweeping, q_learning
 from reverie.algorithms._tabular import discrete_sizes
 from reverie.errors import UserError
 
 ALGORITHMS: dict[str, ModuleType] = {
-    module.NAME: module for module in (q_learning, dyna_q, dyna_q_strict, dyna_q_plus, prioritized_sweeping)
+    module.NAME: module for module in (q_learning, dyna_q, dyna_q_strict, dyna_q_plus, prioritized_sweeping, pets, mpc)
 }
 
 
 def check_env_fits(name: str, env) -> None:
     """Raise UserError when algorithm ``name`` cannot run on ``env`` (checked before a run starts)."""
-    if get_algorithm(name) in ALGORITHMS.values():  # every algorithm so far is tabular
+    module = get_algorithm(name)
+    if hasattr(module, "check_env"):
+        module.check_env(env)
+    else:  # the tabular family
         discrete_sizes(env, name)
 
 

@@ -1,0 +1,207 @@
+"""PETS: probabilistic ensembles with trajectory sampling (Chua et al. 2018).
+
+An ensemble of probabilistic networks captures both kinds of model uncertainty (noise in the data and
+ignorance where data are missing); state particles carried through it score candidate action
+sequences, and a CEM planner re-plans every step, executing only the first action (MPC).
+
+Algorithm 1 of the paper:
+
+    initialise data D with a random controller for one trial
+    for trial k = 1..K:
+        train a probabilistic ensemble f on D
+        for t = 0..task horizon:
+            for each action sequence a_{t:t+T} sampled by CEM:
+                propagate state particles s^p with trajectory sampling through f
+                evaluate the sequence as sum_tau (1/P) sum_p r(s^p_tau, a_tau)
+                update CEM's distribution
+            execute the first action a*_t of the best sequence
+            record D <- D u {(s_t, a*_t, s_t+1)}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from reverie.algorithms.base import check_range
+from reverie.data.buffer import TransitionBuffer
+from reverie.envs.rewards import reward_fn, termination_fn
+from reverie.errors import UserError
+from reverie.models.dynamics import DynamicsModel
+from reverie.models.training import TrainConfig, fit
+from reverie.planners.propagation import PROPAGATIONS, check_particles, score_sequences
+from reverie.planners.shooting import make_planner
+
+NAME = "pets"
+SUMMARY = "PETS: probabilistic ensemble + trajectory sampling + CEM model-predictive control"
+
+
+@dataclass
+class Config(TrainConfig):
+    """PETS settings (defaults: mbrl-lib's PETS tutorial on the continuous cart-pole, which follow the paper)."""
+
+    ensemble_size: int = 5  # members of the ensemble
+    hidden_size: int = 200  # width of each member's hidden layers
+    num_layers: int = 3  # hidden layers per member
+    probabilistic: bool = True  # Gaussian outputs (PE) instead of point predictions (DE)
+    propagation: str = field(default="ts-inf", metadata={"choices": PROPAGATIONS})
+    num_particles: int = 20  # particles per candidate sequence (a multiple of ensemble_size)
+    planner: str = field(default="cem", metadata={"choices": ("cem", "icem", "mppi", "random")})
+    planning_horizon: int = 15  # steps each candidate looks ahead
+    population_size: int = 500  # candidates per planner iteration
+    num_iterations: int = 5  # planner refits per step (ignored by random shooting)
+    planner_elites: int = 50  # candidates the planner refits to (CEM / iCEM)
+    replan_every: int = 1  # execute this many planned actions before planning again
+    random_steps: int = 200  # real steps of uniformly random actions before the first model (one trial)
+
+    def __post_init__(self):
+        for name in ("ensemble_size", "hidden_size", "num_layers", "planning_horizon", "population_size"):
+            check_range(name, getattr(self, name), 1, 10**7)
+        check_range("replan_every", self.replan_every, 1, self.planning_horizon)
+        check_range("random_steps", self.random_steps, 1, 10**9)
+        check_range("num_elites", self.num_elites, 1, self.ensemble_size)
+        check_range("validation_ratio", self.validation_ratio, 0.0, 0.9)
+        check_range("model_lr", self.model_lr, 1e-12, 1.0)
+
+    def planner_overrides(self) -> dict:
+        """The planner's own config keys, from this config's planning settings."""
+        wanted = {
+            "planning_horizon": self.planning_horizon,
+            "population_size": self.population_size,
+            "num_iterations": self.num_iterations,
+            "num_elites": self.planner_elites,
+        }
+        from reverie.planners.shooting import _planner_classes  # the planner's config decides what applies
+
+        known = {f.name for f in dataclasses.fields(_planner_classes()[self.planner][0])}
+        return {k: v for k, v in wanted.items() if k in known}
+
+
+def check_env(env: gym.Env, algo: str = NAME) -> None:
+    """PETS models Box observations (1-D) and plans over Box or Discrete actions."""
+    obs_space, act_space = env.observation_space, env.action_space
+    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
+        raise UserError(f"{algo} needs a 1-D Box observation space; this env has {obs_space}")
+    box_actions = isinstance(act_space, gym.spaces.Box) and len(act_space.shape) == 1
+    if not (box_actions or isinstance(act_space, gym.spaces.Discrete)):
+        raise UserError(f"{algo} needs 1-D Box or Discrete actions; this env has {act_space}")
+    if box_actions and not (np.isfinite(act_space.low).all() and np.isfinite(act_space.high).all()):
+        raise UserError(f"{algo} needs finite action bounds to plan in; this env has {act_space}")
+
+
+def _finite(obs, what: str) -> np.ndarray:
+    obs = np.asarray(obs, dtype=np.float32)
+    if not np.isfinite(obs).all():
+        raise UserError(f"the env returned a non-finite {what}: {obs}")
+    return obs
+
+
+def train(env: gym.Env, config: Config, run) -> dict:
+    """Run PETS on ``env`` until the run's budget is spent; returns extra summary fields."""
+    check_env(env)
+    check_particles(config.propagation, config.num_particles, config.ensemble_size)
+    env_id = env.spec.id if env.spec is not None else ""
+    known_reward, known_termination = reward_fn(env_id), termination_fn(env_id)
+    obs_dim = env.observation_space.shape[0]
+    discrete = isinstance(env.action_space, gym.spaces.Discrete)
+    n_discrete = int(env.action_space.n) if discrete else None
+    act_dim = n_discrete if discrete else env.action_space.shape[0]
+    torch.manual_seed(run.seed)  # weight initialisation
+    model = DynamicsModel(
+        obs_dim, act_dim, known_reward is None, known_termination is None,
+        config.ensemble_size, config.hidden_size, config.num_layers, config.probabilistic,
+    )  # fmt: skip
+    planner = make_planner(config.planner, config.planner_overrides(), env.action_space)
+    buffer = TransitionBuffer(obs_dim, () if discrete else (act_dim,), np.int64 if discrete else np.float32)
+    generator = torch.Generator().manual_seed(run.seed)
+    low = torch.as_tensor(env.action_space.low) if not discrete else None
+    high = torch.as_tensor(env.action_space.high) if not discrete else None
+    model_metrics, trained_on = {}, 0
+    restored = run.restored_arrays()
+    if restored is not None:
+        trained_on = _restore(restored, model, buffer, generator)
+
+    def random_action():
+        if discrete:
+            return int(torch.randint(n_discrete, (1,), generator=generator))
+        return (low + (high - low) * torch.rand(act_dim, generator=generator)).numpy()
+
+    while not run.finished():
+        # train a probabilistic ensemble f on D (once per trial, after the random trial)
+        if len(buffer) >= config.random_steps and len(buffer) > trained_on:
+            started = time.perf_counter()
+            model_metrics = fit(model, buffer, config, generator, n_discrete)
+            model_metrics["time/model_train_s"] = time.perf_counter() - started
+            trained_on = len(buffer)
+        use_model = trained_on > 0
+        obs, _ = env.reset(seed=run.episode_seed())
+        obs = _finite(obs, "observation")
+        planner.reset()
+        episode_return, length, ended, queued, plan_seconds = 0.0, 0, False, [], 0.0
+        while not ended and not run.out_of_steps():
+            if not use_model:  # initialise D with a random controller
+                action = random_action()
+            else:
+                if not queued:
+                    started = time.perf_counter()
+                    state = torch.as_tensor(obs)
+
+                    def evaluate(actions, state=state):
+                        # propagate particles through f and score each sequence by its mean return
+                        return score_sequences(
+                            model, state, actions, config.num_particles, config.propagation,
+                            known_reward, known_termination, generator, n_discrete,
+                        )  # fmt: skip
+
+                    plan = planner.plan(evaluate, generator)
+                    queued = list(plan[: config.replan_every])
+                    plan_seconds += time.perf_counter() - started
+                # execute the first action of the best sequence (shift the warm start past it)
+                action = queued.pop(0)
+                action = int(action) if discrete else action.numpy()
+                planner.shift(1)
+            next_obs, reward, terminated, truncated, _ = env.step(action)
+            next_obs = _finite(next_obs, "observation")
+            if not np.isfinite(reward):
+                raise UserError(f"the env returned a non-finite reward ({reward})")
+            # record D <- D u {(s_t, a_t, s_t+1)}
+            buffer.add(obs, action, next_obs, reward, terminated, truncated)
+            run.count_step(float(reward))
+            episode_return += float(reward)
+            length += 1
+            ended = terminated or truncated
+            obs = next_obs
+        if not ended:
+            break
+        metrics = dict(model_metrics)
+        if use_model:
+            metrics["planner/seconds_per_step"] = plan_seconds / max(length, 1)
+        run.end_episode(episode_return, length, None, metrics)
+        if run.checkpoint_due():
+            run.save_checkpoint(_checkpoint(model, buffer, generator, trained_on))
+    run.save_checkpoint(_checkpoint(model, buffer, generator, trained_on))
+    return {"model_trained_on": trained_on}
+
+
+def _checkpoint(model, buffer, generator, trained_on) -> dict[str, np.ndarray]:
+    arrays = {f"model.{k}": v.detach().numpy().copy() for k, v in model.state_dict().items()}
+    arrays.update(buffer.to_arrays())
+    arrays["generator"] = generator.get_state().numpy()
+    arrays["trained_on"] = np.array(trained_on)
+    return arrays
+
+
+def _restore(arrays, model, buffer, generator) -> int:
+    try:
+        state = {k[len("model.") :]: torch.as_tensor(v) for k, v in arrays.items() if k.startswith("model.")}
+        model.load_state_dict(state)
+        buffer.load_arrays(arrays)
+        generator.set_state(torch.as_tensor(arrays["generator"]))
+        return int(arrays["trained_on"])
+    except (KeyError, RuntimeError, ValueError):
+        raise UserError("checkpoint does not fit this PETS configuration (or is corrupt)") from None

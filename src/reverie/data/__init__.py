@@ -1,0 +1,1 @@
+"""Experience storage: replay buffers of real transitions."""
