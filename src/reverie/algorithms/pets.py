@@ -35,7 +35,7 @@ from reverie.errors import UserError
 from reverie.models.dynamics import DynamicsModel
 from reverie.models.training import TrainConfig, fit
 from reverie.planners.propagation import PROPAGATIONS, check_particles, score_sequences
-from reverie.planners.shooting import make_planner
+from reverie.planners.shooting import _planner_classes, make_planner
 
 NAME = "pets"
 SUMMARY = "PETS: probabilistic ensemble + trajectory sampling + CEM model-predictive control"
@@ -67,6 +67,9 @@ class Config(TrainConfig):
         check_range("num_elites", self.num_elites, 1, self.ensemble_size)
         check_range("validation_ratio", self.validation_ratio, 0.0, 0.9)
         check_range("model_lr", self.model_lr, 1e-12, 1.0)
+        # fail before a run directory exists: particle layout and the planner's own settings
+        check_particles(self.propagation, self.num_particles, self.ensemble_size)
+        _planner_classes()[self.planner][0](**self.planner_overrides())
 
     def planner_overrides(self) -> dict:
         """The planner's own config keys, from this config's planning settings."""
@@ -76,8 +79,6 @@ class Config(TrainConfig):
             "num_iterations": self.num_iterations,
             "num_elites": self.planner_elites,
         }
-        from reverie.planners.shooting import _planner_classes  # the planner's config decides what applies
-
         known = {f.name for f in dataclasses.fields(_planner_classes()[self.planner][0])}
         return {k: v for k, v in wanted.items() if k in known}
 
@@ -104,7 +105,6 @@ def _finite(obs, what: str) -> np.ndarray:
 def train(env: gym.Env, config: Config, run) -> dict:
     """Run PETS on ``env`` until the run's budget is spent; returns extra summary fields."""
     check_env(env)
-    check_particles(config.propagation, config.num_particles, config.ensemble_size)
     env_id = env.spec.id if env.spec is not None else ""
     known_reward, known_termination = reward_fn(env_id), termination_fn(env_id)
     obs_dim = env.observation_space.shape[0]
@@ -165,7 +165,7 @@ def train(env: gym.Env, config: Config, run) -> dict:
                 action = queued.pop(0)
                 action = int(action) if discrete else action.numpy()
                 planner.shift(1)
-            next_obs, reward, terminated, truncated, _ = env.step(action)
+            next_obs, reward, terminated, truncated, info = env.step(action)
             next_obs = _finite(next_obs, "observation")
             if not np.isfinite(reward):
                 raise UserError(f"the env returned a non-finite reward ({reward})")
@@ -181,7 +181,7 @@ def train(env: gym.Env, config: Config, run) -> dict:
         metrics = dict(model_metrics)
         if use_model:
             metrics["planner/seconds_per_step"] = plan_seconds / max(length, 1)
-        run.end_episode(episode_return, length, None, metrics)
+        run.end_episode(episode_return, length, info.get("is_success"), metrics)
         if run.checkpoint_due():
             run.save_checkpoint(_checkpoint(model, buffer, generator, trained_on))
     run.save_checkpoint(_checkpoint(model, buffer, generator, trained_on))

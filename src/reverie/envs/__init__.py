@@ -27,6 +27,9 @@ for _name in CONTINUOUS:
         # 200 steps: the horizon of mbrl-lib's PETS cart-pole and of the PETS swing-up.
         gym.register(id=_id, entry_point=f"reverie.envs.cartpole:{_name}", max_episode_steps=200)
 
+if "reverie/PointMass-v0" not in gym.registry:
+    gym.register(id="reverie/PointMass-v0", entry_point="reverie.envs.point_mass:PointMass", max_episode_steps=60)
+
 __all__ = [
     "CONTINUOUS",
     "MAZES",

@@ -17,6 +17,8 @@ from collections.abc import Callable
 import torch
 
 from reverie.envs.cartpole import HALF_LENGTH, SWINGUP_LENGTH_SCALE, SWINGUP_TARGET, THETA_THRESHOLD, X_THRESHOLD
+from reverie.envs.point_mass import GOAL as POINT_GOAL
+from reverie.envs.point_mass import GOAL_RADIUS, REST_SPEED
 
 Fn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -43,6 +45,17 @@ def swingup_reward(obs, act, next_obs):
     tip_x, tip_y = x + 2 * HALF_LENGTH * sin, 2 * HALF_LENGTH * cos
     d2 = (tip_x - SWINGUP_TARGET[0]) ** 2 + (tip_y - SWINGUP_TARGET[1]) ** 2
     return torch.exp(-d2 / SWINGUP_LENGTH_SCALE**2)
+
+
+# -- reverie point mass (src/reverie/envs/point_mass.py) -------------------------------------------------------------
+def point_mass_reward(obs, act, next_obs):
+    """-|x' - 1|."""
+    return -(next_obs[..., 0] - POINT_GOAL).abs()
+
+
+def point_mass_termination(obs, act, next_obs):
+    """At rest on the goal: |x' - 1| < 0.05 and |v'| < 0.1."""
+    return ((next_obs[..., 0] - POINT_GOAL).abs() < GOAL_RADIUS) & (next_obs[..., 1].abs() < REST_SPEED)
 
 
 # -- Gymnasium classic control ---------------------------------------------------------------------------------------
@@ -97,6 +110,7 @@ def half_cheetah_reward(obs, act, next_obs):
 _TABLE: dict[str, tuple[Fn, Fn]] = {
     "reverie/CartPoleContinuous-v0": (cartpole_reward, cartpole_termination),
     "reverie/CartPoleSwingUp-v0": (swingup_reward, never_terminates),
+    "reverie/PointMass-v0": (point_mass_reward, point_mass_termination),
     "Pendulum-v1": (pendulum_reward, never_terminates),
     "MountainCarContinuous-v0": (mountain_car_reward, mountain_car_termination),
     "InvertedPendulum-v5": (inverted_pendulum_reward, inverted_pendulum_termination),

@@ -41,7 +41,12 @@ class DynamicsModel(nn.Module):
         )
         self.input_normalizer = Normalizer(obs_dim + act_dim)
         self.target_normalizer = Normalizer(out_dim)
-        self.register_buffer("elites", torch.arange(ensemble_size))
+        self.register_buffer("elite_mask", torch.ones(ensemble_size, dtype=torch.bool))  # fixed size: checkpointable
+
+    @property
+    def elites(self) -> torch.Tensor:
+        """Indices [num_elites] of the members with the best validation error at the last fit."""
+        return self.elite_mask.nonzero().flatten()
 
     @property
     def ensemble_size(self) -> int:

@@ -50,10 +50,16 @@ def fit(model: DynamicsModel, buffer, config: TrainConfig, generator: torch.Gene
     (drawn with replacement) so the members disagree where data are scarce.
     """
     inputs, targets = dataset_tensors(model, buffer, n_discrete)
+    finite = torch.isfinite(inputs).all(dim=1) & torch.isfinite(targets).all(dim=1)
+    dropped = int((~finite).sum())  # a NaN row would poison the normalisers and every later prediction
+    inputs, targets = inputs[finite], targets[finite]
     n = len(inputs)
+    if n == 0:
+        return {"model/nonfinite_rows": dropped, "model/epochs": 0, "model/nan_restored": 0}
     order = torch.randperm(n, generator=generator)
     n_val = min(max(1, round(n * config.validation_ratio)), n - 1) if n > 1 else 0
     val_idx, train_idx = order[:n_val], order[n_val:]
+    round_start = copy.deepcopy(model.state_dict())  # weights and normalisers as they were before this round
     model.input_normalizer.fit(inputs[train_idx])
     model.target_normalizer.fit(targets[train_idx])
     x = model.input_normalizer.normalize(inputs)
@@ -83,7 +89,12 @@ def fit(model: DynamicsModel, buffer, config: TrainConfig, generator: torch.Gene
             not losses or math.isfinite(losses[-1])
         )
         if not finite or len(losses) < math.ceil(perm.shape[1] / config.batch_size):
-            ensemble.load_state_dict(good_state)  # NaN/inf: back to the last good weights, end the round
+            # NaN/inf: back to the last good weights, end the round; with no good epoch yet, the last good
+            # weights belong to the old normalisers, so those come back too
+            if epochs_run == 0:
+                model.load_state_dict(round_start)
+            else:
+                ensemble.load_state_dict(good_state)
             nan_restores += 1
             break
         epochs_run += 1
@@ -101,9 +112,11 @@ def fit(model: DynamicsModel, buffer, config: TrainConfig, generator: torch.Gene
         ensemble.load_state_dict(best_state)
 
     metrics = {"model/train_loss": train_loss, "model/epochs": epochs_run, "model/nan_restored": nan_restores}
+    metrics["model/nonfinite_rows"] = dropped
     if n_val:
         scores = ensemble.scores(x_val, y_val)
-        model.elites.copy_(torch.argsort(scores["mse"])[: config.num_elites].sort().values)
+        model.elite_mask.zero_()
+        model.elite_mask[torch.argsort(scores["mse"])[: config.num_elites]] = True
         metrics["model/val_mse"] = scores["mse"].mean().item()
         metrics["model/val_nll"] = scores["nll"].mean().item()
     metrics["model/open_loop_error"] = open_loop_error(model, buffer, config.open_loop_steps, n_discrete)

@@ -28,6 +28,8 @@ def check_particles(propagation: str, num_particles: int, ensemble_size: int) ->
     """Raise UserError for an unknown scheme or particles that do not split evenly over the members."""
     if propagation not in PROPAGATIONS:
         raise UserError(f"unknown propagation '{propagation}'; known: {', '.join(PROPAGATIONS)}")
+    if propagation == "moment-matching" and num_particles < 2:
+        raise UserError("moment-matching fits a Gaussian to each sequence's particles: num_particles must be >= 2")
     if num_particles < 1 or num_particles % ensemble_size:
         raise UserError(
             f"num_particles ({num_particles}) must be a positive multiple of ensemble_size ({ensemble_size})"
@@ -84,6 +86,11 @@ def score_sequences(
             next_obs = (mean + std * noise).view(n, -1)
         step_reward = reward_fn(state, act, next_obs) if reward_fn is not None else reward.reshape(n)
         done = termination_fn(state, act, next_obs) if termination_fn is not None else terminated
+        if step_reward.shape != (n,) or (done is not None and done.reshape(-1).shape != (n,)):
+            shapes = f"reward {tuple(step_reward.shape)}" + (
+                "" if done is None else f", termination {tuple(done.shape)}"
+            )
+            raise UserError(f"the reward/termination functions must return [{n}] for {n} particles; got {shapes}")
         total += torch.where(alive, step_reward.float(), torch.zeros(()))
         if done is not None:
             alive &= ~done.reshape(n)
