@@ -33,6 +33,7 @@ from reverie.data.buffer import TransitionBuffer
 from reverie.envs.rewards import reward_fn, termination_fn
 from reverie.errors import UserError
 from reverie.models.dynamics import DynamicsModel
+from reverie.models.simulator import SimulatorModel
 from reverie.models.training import TrainConfig, fit
 from reverie.planners.propagation import PROPAGATIONS, check_particles, score_sequences
 from reverie.planners.shooting import _planner_classes, make_planner
@@ -58,6 +59,8 @@ class Config(TrainConfig):
     planner_elites: int = 50  # candidates the planner refits to (CEM / iCEM)
     replan_every: int = 1  # execute this many planned actions before planning again
     random_steps: int = 200  # real steps of uniformly random actions before the first model (one trial)
+    dynamics: str = field(default="learned", metadata={"choices": ("learned", "simulator")})
+    # "simulator": plan with the env's true dynamics (one deterministic particle, no learning): the upper bound
 
     def __post_init__(self):
         for name in ("ensemble_size", "hidden_size", "num_layers", "planning_horizon", "population_size"):
@@ -116,6 +119,8 @@ def train(env: gym.Env, config: Config, run) -> dict:
         obs_dim, act_dim, known_reward is None, known_termination is None,
         config.ensemble_size, config.hidden_size, config.num_layers, config.probabilistic,
     )  # fmt: skip
+    true_model = SimulatorModel(env_id) if config.dynamics == "simulator" else None
+    particles = 1 if true_model is not None else config.num_particles  # the simulator is deterministic
     planner = make_planner(config.planner, config.planner_overrides(), env.action_space)
     buffer = TransitionBuffer(obs_dim, () if discrete else (act_dim,), np.int64 if discrete else np.float32)
     generator = torch.Generator().manual_seed(run.seed)
@@ -133,12 +138,12 @@ def train(env: gym.Env, config: Config, run) -> dict:
 
     while not run.finished():
         # train a probabilistic ensemble f on D (once per trial, after the random trial)
-        if len(buffer) >= config.random_steps and len(buffer) > trained_on:
+        if true_model is None and len(buffer) >= config.random_steps and len(buffer) > trained_on:
             started = time.perf_counter()
             model_metrics = fit(model, buffer, config, generator, n_discrete)
             model_metrics["time/model_train_s"] = time.perf_counter() - started
             trained_on = len(buffer)
-        use_model = trained_on > 0
+        use_model = trained_on > 0 or true_model is not None
         obs, _ = env.reset(seed=run.episode_seed())
         obs = _finite(obs, "observation")
         planner.reset()
@@ -154,7 +159,7 @@ def train(env: gym.Env, config: Config, run) -> dict:
                     def evaluate(actions, state=state):
                         # propagate particles through f and score each sequence by its mean return
                         return score_sequences(
-                            model, state, actions, config.num_particles, config.propagation,
+                            true_model or model, state, actions, particles, config.propagation,
                             known_reward, known_termination, generator, n_discrete,
                         )  # fmt: skip
 

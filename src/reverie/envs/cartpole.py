@@ -48,6 +48,21 @@ def cartpole_step(state: np.ndarray, force: float) -> np.ndarray:
     return np.array([x + TAU * x_dot, x_dot + TAU * x_acc, theta + TAU * theta_dot, theta_dot + TAU * theta_acc])
 
 
+def cartpole_step_torch(state, force):
+    """``cartpole_step`` batched in torch, for planning with the true simulator as the model.
+
+    state [..., 4] (x, x_dot, theta, theta_dot); force [...] in newtons -> [..., 4].
+    """
+    import torch
+
+    x, x_dot, theta, theta_dot = state.unbind(-1)
+    cos, sin = torch.cos(theta), torch.sin(theta)
+    temp = (force + POLEMASS_LENGTH * theta_dot**2 * sin) / TOTAL_MASS
+    theta_acc = (GRAVITY * sin - cos * temp) / (HALF_LENGTH * (4.0 / 3.0 - MASSPOLE * cos**2 / TOTAL_MASS))
+    x_acc = temp - POLEMASS_LENGTH * theta_acc * cos / TOTAL_MASS
+    return torch.stack([x + TAU * x_dot, x_dot + TAU * x_acc, theta + TAU * theta_dot, theta_dot + TAU * theta_acc], -1)
+
+
 class _CartPoleBase(gym.Env):
     """Shared state handling: the subclasses choose the start state, observation, reward and termination."""
 
@@ -58,11 +73,7 @@ class _CartPoleBase(gym.Env):
         self.render_mode = render_mode
         self.state = np.zeros(4)
 
-    def _initial_state(self) -> np.ndarray:
-        raise NotImplementedError
-
-    def _obs(self) -> np.ndarray:
-        raise NotImplementedError
+    # subclasses define _initial_state() -> [4] and _obs() -> observation
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
