@@ -70,6 +70,10 @@ class Config(TrainConfig):
         check_range("num_elites", self.num_elites, 1, self.ensemble_size)
         check_range("validation_ratio", self.validation_ratio, 0.0, 0.9)
         check_range("model_lr", self.model_lr, 1e-12, 1.0)
+        for name in ("batch_size", "epochs", "open_loop_steps"):
+            check_range(name, getattr(self, name), 1, 10**9)
+        check_range("patience", self.patience, 0, 10**9)
+        check_range("weight_decay", self.weight_decay, 0.0, 1.0)
         # fail before a run directory exists: particle layout and the planner's own settings
         check_particles(self.propagation, self.num_particles, self.ensemble_size)
         _planner_classes()[self.planner][0](**self.planner_overrides())
@@ -82,6 +86,8 @@ class Config(TrainConfig):
             "num_iterations": self.num_iterations,
             "num_elites": self.planner_elites,
         }
+        if self.planner == "cem":
+            wanted["return_mean"] = True  # PETS executes CEM's final mean (iCEM and MPPI keep their own choice)
         known = {f.name for f in dataclasses.fields(_planner_classes()[self.planner][0])}
         return {k: v for k, v in wanted.items() if k in known}
 
@@ -147,7 +153,7 @@ def train(env: gym.Env, config: Config, run) -> dict:
         obs, _ = env.reset(seed=run.episode_seed())
         obs = _finite(obs, "observation")
         planner.reset()
-        episode_return, length, ended, queued, plan_seconds = 0.0, 0, False, [], 0.0
+        episode_return, length, ended, queued, plan_seconds, evaluations = 0.0, 0, False, [], 0.0, 0
         while not ended and not run.out_of_steps():
             if not use_model:  # initialise D with a random controller
                 action = random_action()
@@ -158,6 +164,8 @@ def train(env: gym.Env, config: Config, run) -> dict:
 
                     def evaluate(actions, state=state):
                         # propagate particles through f and score each sequence by its mean return
+                        nonlocal evaluations
+                        evaluations += actions.shape[0] * actions.shape[1] * particles  # model calls, per particle
                         return score_sequences(
                             true_model or model, state, actions, particles, config.propagation,
                             known_reward, known_termination, generator, n_discrete,
@@ -186,6 +194,7 @@ def train(env: gym.Env, config: Config, run) -> dict:
         metrics = dict(model_metrics)
         if use_model:
             metrics["planner/seconds_per_step"] = plan_seconds / max(length, 1)
+            metrics["planner/model_evals_per_s"] = evaluations / max(plan_seconds, 1e-9)
         run.end_episode(episode_return, length, info.get("is_success"), metrics)
         if run.checkpoint_due():
             run.save_checkpoint(_checkpoint(model, buffer, generator, trained_on))

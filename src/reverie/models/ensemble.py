@@ -20,10 +20,10 @@ class EnsembleLinear(nn.Module):
 
     def __init__(self, ensemble_size: int, in_dim: int, out_dim: int):
         super().__init__()
-        # truncated normal with std 1 / (2 sqrt(fan_in)), the PETS initialisation
-        self.weight = nn.Parameter(
-            nn.init.trunc_normal_(torch.empty(ensemble_size, in_dim, out_dim), std=1.0 / (2.0 * in_dim**0.5))
-        )
+        # normal with std 1 / (2 sqrt(fan_in)) truncated at two standard deviations: the PETS initialisation
+        std = 1.0 / (2.0 * in_dim**0.5)
+        weight = torch.empty(ensemble_size, in_dim, out_dim)
+        self.weight = nn.Parameter(nn.init.trunc_normal_(weight, std=std, a=-2 * std, b=2 * std))
         self.bias = nn.Parameter(torch.zeros(ensemble_size, 1, out_dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

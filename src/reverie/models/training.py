@@ -1,5 +1,5 @@
 """Fitting a DynamicsModel to real transitions: bootstrapped member data sets, a held-out split,
-early stopping on validation loss, elites by validation loss, a NaN/inf guard, and the scores a
+early stopping on validation MSE, elites by validation MSE, a NaN/inf guard, and the scores a
 training round logs (validation NLL and MSE, multi-step open-loop error)."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ class TrainConfig:
     weight_decay: float = 5e-5  # L2 on all weights
     batch_size: int = 32
     epochs: int = 50  # most passes over the data per round
-    patience: int = 10  # stop after this many epochs without a better validation loss (0: never)
+    patience: int = 10  # stop after this many epochs without a better validation MSE (0: never)
     validation_ratio: float = 0.1  # held out from training, for early stopping and elites
     num_elites: int = 5  # members kept as elites (the best validation MSE)
     open_loop_steps: int = 10  # horizon of the multi-step prediction error
@@ -57,7 +57,7 @@ def fit(model: DynamicsModel, buffer, config: TrainConfig, generator: torch.Gene
     if n == 0:
         return {"model/nonfinite_rows": dropped, "model/epochs": 0, "model/nan_restored": 0}
     order = torch.randperm(n, generator=generator)
-    n_val = min(max(1, round(n * config.validation_ratio)), n - 1) if n > 1 else 0
+    n_val = min(max(1, round(n * config.validation_ratio)), n - 1) if n > 1 and config.validation_ratio > 0 else 0
     val_idx, train_idx = order[:n_val], order[n_val:]
     round_start = copy.deepcopy(model.state_dict())  # weights and normalisers as they were before this round
     model.input_normalizer.fit(inputs[train_idx])
