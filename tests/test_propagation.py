@@ -347,4 +347,4 @@ def test_check_particles_rejects_bad_arguments(propagation, particles, members):
 @pytest.mark.parametrize("propagation", PROPAGATIONS)
 @pytest.mark.parametrize(("particles", "members"), [(5, 5), (20, 5), (4, 1), (6, 3)])
 def test_check_particles_accepts_multiples_of_the_ensemble(propagation, particles, members):
-    check_particles(propagation, particles, members)
+    assert check_particles(propagation, particles, members) is None  # raises UserError when it rejects

@@ -117,7 +117,7 @@ def _bench(args) -> int:
         raise UserError(f"cannot write to output directory {out}: {error.strerror or error}") from None
     if args.runs is not None and args.runs < 1:
         raise UserError("--runs must be at least 1")
-    results = run_suite(args.suite, runs=args.runs, quick=args.quick, show=True)
+    results = run_suite(args.suite, runs=args.runs, quick=args.quick, show=True, out=out)
     atomic_write_json(out / "results.json", results)
     report = write_suite_report(results, out)
     print_checks(results)

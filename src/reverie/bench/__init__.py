@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from reverie.errors import UserError
 
-SUITES = {"sutton-barto": "Sutton & Barto (2018) chapter 8: Figures 8.2, 8.4, 8.5 and Example 8.4"}
+SUITES = {
+    "sutton-barto": "Sutton & Barto (2018) chapter 8: Figures 8.2, 8.4, 8.5 and Example 8.4",
+    "pets": "PETS on the continuous cart-pole and Pendulum, beside mbrl-lib, SAC and the true-model planner",
+}
 
 
-def run_suite(name: str, runs: int | None, quick: bool, show: bool = False) -> dict:
+def run_suite(name: str, runs: int | None, quick: bool, show: bool = False, out=None) -> dict:
     """Run suite ``name`` and return its results dict (see ``reverie.bench.report`` for the layout)."""
     if name not in SUITES:
         raise UserError(f"unknown suite '{name}'; known: {', '.join(SUITES)}")
+    if name == "pets":
+        from reverie.bench import pets
+
+        return pets.run(runs=runs, quick=quick, show=show, out=out)
     from reverie.bench import sutton_barto
 
     return sutton_barto.run(runs=runs, quick=quick, show=show)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -91,7 +92,7 @@ def elite_frequencies(elites: Tensor, n_actions: int, weights: Tensor | None = N
     return torch.einsum("k,khn->hn", weights, one_hot)
 
 
-class ShootingPlanner:
+class ShootingPlanner(ABC):
     """Bounds (``low``/``high`` ``[act_dim]``) or ``n_actions``, and the kept warm start ``mean``.
 
     ``mean`` is ``[horizon, act_dim]`` for continuous actions (initially the middle of the bounds) and
@@ -142,13 +143,13 @@ class ShootingPlanner:
         unit = torch.rand(count, self.horizon, self.act_dim, generator=generator, device=self.device)
         return self.low + (self.high - self.low) * unit
 
+    @abstractmethod
     def plan(self, evaluate: Evaluate, generator: torch.Generator) -> Tensor:
         """The best sequence found, ``[horizon, act_dim]`` float32 or ``[horizon]`` int64.
 
         ``evaluate`` maps candidates ``[pop, horizon, act_dim]`` (or ``[pop, horizon]``) to returns ``[pop]``,
         higher is better; ``generator`` must live on the planner's device.
         """
-        raise NotImplementedError
 
 
 @dataclass

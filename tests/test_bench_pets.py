@@ -1,0 +1,36 @@
+"""The pets suite's plumbing that can be checked without its long runs: peers and trial parsing."""
+
+import json
+
+from reverie.bench import peers
+from reverie.bench.pets import _trials
+
+
+def test_a_missing_peer_is_reported_not_measured(tmp_path, monkeypatch):
+    monkeypatch.setenv("REVERIE_PEER_VENVS", str(tmp_path / "none"))
+    result = peers.run_peer("mbrl", "mbrl_lib_pets_cartpole.py", ["3", "0"], timeout_s=5)
+    assert result["rows"] == [] and "not installed" in result["error"]
+
+
+def test_a_peer_script_runs_and_its_json_lines_are_read(tmp_path, monkeypatch):
+    import sys
+
+    venv = tmp_path / "venvs" / "fake" / "bin"
+    venv.mkdir(parents=True)
+    (venv / "python").symlink_to(sys.executable)
+    scripts = tmp_path / "peers"
+    scripts.mkdir()
+    (scripts / "peer.py").write_text("import json\nprint('noise')\nprint(json.dumps({'trial': 0, 'return': 41.0}))\n")
+    monkeypatch.setenv("REVERIE_PEER_VENVS", str(tmp_path / "venvs"))
+    monkeypatch.setenv("REVERIE_PEERS", str(scripts))
+    result = peers.run_peer("fake", "peer.py", [], timeout_s=60)
+    assert result["error"] is None and result["rows"] == [{"trial": 0, "return": 41.0}]
+
+
+def test_trials_are_the_planned_episodes(tmp_path):
+    rows = [
+        {"episode": 1, "env/episode_return": 20.0, "env/episode_length": 20},
+        {"episode": 2, "env/episode_return": 200.0, "env/episode_length": 200, "planner/seconds_per_step": 0.1},
+    ]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert [t["episode"] for t in _trials(tmp_path)] == [2]
