@@ -152,7 +152,8 @@ def _list(args) -> int:
     print("environments (reverie):")
     for env_id in sorted(k for k in gym.registry if k.startswith("reverie/")):
         print(f"  {env_id}")
-    print("  ...and any Gymnasium env with Discrete spaces for the tabular algorithms (e.g. FrozenLake-v1)")
+    print("  ...and any Gymnasium env with Discrete spaces for the tabular algorithms (e.g. FrozenLake-v1),")
+    print("  or with a 1-D Box observation space for pets and mpc (e.g. Pendulum-v1)")
     print("suites:")
     for name, text in SUITES.items():
         print(f"  {name:22s} {text}")
