@@ -119,7 +119,9 @@ def resume_run(run_dir, show=True):
 
 def _train(out: Path, record: dict, module, config, env, restored, show: bool) -> dict:
     episodes, steps = record["episodes"], record["steps"]
-    done = 0 if restored is None else len(restored[1]["lengths"]) if steps is None else restored[1]["env_steps"]
+    done = 0  # progress already made, in the budget's unit
+    if restored is not None:
+        done = len(restored[1]["lengths"]) if steps is None else restored[1]["env_steps"]
     total, unit = (episodes, "episodes") if steps is None else (steps, "steps")
     label = f"{record['algo']} {record['env']} seed {record['seed']}"
     with RunProgress(label, total, unit, done=done, enabled=show) as progress:
