@@ -20,7 +20,6 @@ Algorithm 1 of the paper:
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -36,7 +35,7 @@ from reverie.models.dynamics import DynamicsModel
 from reverie.models.simulator import SimulatorModel
 from reverie.models.training import TrainConfig, fit
 from reverie.planners.propagation import PROPAGATIONS, check_particles, score_sequences
-from reverie.planners.shooting import _planner_classes, make_planner
+from reverie.planners.shooting import make_planner, planner_config, planner_fields
 
 NAME = "pets"
 SUMMARY = "PETS: probabilistic ensemble + trajectory sampling + CEM model-predictive control"
@@ -76,7 +75,7 @@ class Config(TrainConfig):
         check_range("weight_decay", self.weight_decay, 0.0, 1.0)
         # fail before a run directory exists: particle layout and the planner's own settings
         check_particles(self.propagation, self.num_particles, self.ensemble_size)
-        _planner_classes()[self.planner][0](**self.planner_overrides())
+        planner_config(self.planner, self.planner_overrides())
 
     def planner_overrides(self) -> dict:
         """The planner's own config keys, from this config's planning settings."""
@@ -88,7 +87,7 @@ class Config(TrainConfig):
         }
         if self.planner == "cem":
             wanted["return_mean"] = True  # PETS executes CEM's final mean (iCEM and MPPI keep their own choice)
-        known = {f.name for f in dataclasses.fields(_planner_classes()[self.planner][0])}
+        known = planner_fields(self.planner)
         return {k: v for k, v in wanted.items() if k in known}
 
 

@@ -301,20 +301,32 @@ def _planner_classes():
     }
 
 
-def make_planner(name: str, config_overrides: dict | None, action_space, device="cpu") -> ShootingPlanner:
-    """Planner ``name`` ("random", "cem", "icem", "mppi") for a Gymnasium ``Box`` (1-D, finite bounds) or
-    ``Discrete`` (starting at 0) action space, its config defaults replaced by ``config_overrides``."""
+def planner_fields(name: str) -> tuple[str, ...]:
+    """The config keys of planner ``name``; an unknown name raises UserError."""
     classes = _planner_classes()
     if name not in classes:
         raise UserError(f"unknown planner '{name}'; known planners: {', '.join(classes)}.")
-    config_cls, planner_cls = classes[name]
+    return tuple(f.name for f in dataclasses.fields(classes[name][0]))
+
+
+def planner_config(name: str, config_overrides: dict | None):
+    """The checked config of planner ``name``: defaults replaced by ``config_overrides`` (UserError if bad)."""
+    planner_fields(name)  # the name check
+    config_cls = _planner_classes()[name][0]
     fields = {f.name: f for f in dataclasses.fields(config_cls)}
     values = {}
     for key, value in (config_overrides or {}).items():
         if key not in fields:
             raise UserError(f"unknown config key '{key}' for planner '{name}'; known keys: {', '.join(fields)}.")
         values[key] = _typed(f"config key '{key}' of planner '{name}'", value, type(fields[key].default))
-    config = config_cls(**values)
+    return config_cls(**values)
+
+
+def make_planner(name: str, config_overrides: dict | None, action_space, device="cpu") -> ShootingPlanner:
+    """Planner ``name`` ("random", "cem", "icem", "mppi") for a Gymnasium ``Box`` (1-D, finite bounds) or
+    ``Discrete`` (starting at 0) action space, its config defaults replaced by ``config_overrides``."""
+    config = planner_config(name, config_overrides)
+    planner_cls = _planner_classes()[name][1]
     if hasattr(action_space, "n") and not hasattr(action_space, "low"):  # gymnasium.spaces.Discrete
         if int(getattr(action_space, "start", 0)) != 0:
             raise UserError("Planners need a Discrete action space that starts at 0.")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import os
 import platform
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -169,7 +168,6 @@ def _seed_worker(kwargs: dict) -> dict:
     import torch  # one thread per process: seeds in parallel must not fight over the 2 cores
 
     torch.set_num_threads(1)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     return start_run(**kwargs, show=False)
 
 
