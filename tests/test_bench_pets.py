@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 from reverie.bench import peers
 from reverie.bench.pets import _trials
 
@@ -34,3 +36,35 @@ def test_trials_are_the_planned_episodes(tmp_path):
     ]
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert [t["episode"] for t in _trials(tmp_path)] == [2]
+
+
+def test_steps_to_threshold_uses_the_first_window_whose_mean_reaches_it():
+    from reverie.bench.stats import on_step_grid, steps_to_threshold
+
+    returns, end_steps = [20, 180, 200, 190, 200], [20, 200, 400, 590, 790]
+    assert steps_to_threshold(returns, end_steps, 190) == 590  # (180 + 200 + 190) / 3 = 190
+    assert steps_to_threshold(returns, end_steps, 195) == 790  # (200 + 190 + 200) / 3
+    assert steps_to_threshold(returns, end_steps, 197) is None
+    grid = on_step_grid(returns, end_steps, [10, 20, 399, 400, 1000])
+    assert np.isnan(grid[0]) and grid[1:].tolist() == [20, 180, 200, 200]
+
+
+def test_a_peer_result_is_cached_only_when_it_succeeded(tmp_path, monkeypatch):
+    import sys
+
+    venv = tmp_path / "venvs" / "fake" / "bin"
+    venv.mkdir(parents=True)
+    (venv / "python").symlink_to(sys.executable)
+    scripts = tmp_path / "peers"
+    scripts.mkdir()
+    counter = tmp_path / "count"
+    (scripts / "peer.py").write_text(
+        f"import json, pathlib\np = pathlib.Path({str(counter)!r})\nn = int(p.read_text()) + 1 if p.exists() else 1\n"
+        "p.write_text(str(n))\nprint(json.dumps({'n': n}))\n"
+    )
+    monkeypatch.setenv("REVERIE_PEER_VENVS", str(tmp_path / "venvs"))
+    monkeypatch.setenv("REVERIE_PEERS", str(scripts))
+    cache = tmp_path / "cache" / "peer.json"
+    assert peers.run_peer("fake", "peer.py", ["a"], 60, cache)["rows"] == [{"n": 1}]
+    assert peers.run_peer("fake", "peer.py", ["a"], 60, cache)["rows"] == [{"n": 1}]  # from the cache
+    assert peers.run_peer("fake", "peer.py", ["b"], 60, cache)["rows"] == [{"n": 2}]  # other args: run again

@@ -9,10 +9,12 @@ import time
 
 import gymnasium as gym
 import numpy as np
+import pytest
 
 import reverie
 from reverie.algorithms import get_algorithm, simulate_tabular
 from reverie.cli import main
+from reverie.errors import UserError
 from reverie.runner.train import start_run
 
 
@@ -140,3 +142,19 @@ def test_a_run_is_recreated_from_its_config_alone(tmp_path):
     assert main(["resume", str(copy), "--quiet"]) == 0
     again = json.loads((copy / "summary.json").read_text())
     assert again["episode_lengths"] == original["episode_lengths"] and again["env_steps"] == 600
+
+
+def test_seeds_with_reuse_resume_a_killed_seed_and_keep_finished_ones(tmp_path):
+    from reverie.runner.train import start_seeds
+
+    kwargs = dict(algo="dyna-q", env_id="reverie/DynaMaze-v0", episodes=30, steps=None, overrides={}, env_kwargs={})
+    first = start_seeds([0, 1], 1, tmp_path, show=False, **kwargs)
+    # seed 1 "crashed" after its last checkpoint: no summary; seed 0 finished
+    (tmp_path / "seed_1" / "summary.json").unlink()
+    finished_at = (tmp_path / "seed_0" / "summary.json").stat().st_mtime_ns
+    again = start_seeds([0, 1], 1, tmp_path, show=False, reuse=True, **kwargs)
+    assert again[0] == first[0] and (tmp_path / "seed_0" / "summary.json").stat().st_mtime_ns == finished_at
+    assert again[1]["episode_returns"] == first[1]["episode_returns"]  # resumed to the same end
+    # a different run in the same directories is refused, not silently mixed in
+    with pytest.raises(UserError, match="already holds a run"):
+        start_seeds([0], 1, tmp_path, show=False, reuse=True, **dict(kwargs, overrides={"planning_steps": "5"}))

@@ -30,8 +30,24 @@ def peer_python(name: str) -> Path | None:
     return python if python.exists() else None
 
 
-def run_peer(venv: str, script: str, args: list[str], timeout_s: float) -> dict:
-    """Run one peer script; returns {"rows": [json lines], "wall_s", "error"} (error None on success)."""
+def run_peer(venv: str, script: str, args: list[str], timeout_s: float, cache: Path | None = None) -> dict:
+    """Run one peer script; returns {"rows": [json lines], "wall_s", "error"} (error None on success).
+
+    With ``cache`` (a JSON file), a successful result already stored there is returned instead of running the
+    peer again, and a new successful result is stored, so an interrupted benchmark does not redo hour-long peers.
+    """
+    if cache is not None and cache.exists():
+        stored = json.loads(cache.read_text())
+        if stored.get("args") == [script, *args] and stored.get("error") is None:
+            return stored
+    result = _run_peer(venv, script, args, timeout_s)
+    if cache is not None and result["error"] is None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps({**result, "args": [script, *args]}))
+    return result
+
+
+def _run_peer(venv: str, script: str, args: list[str], timeout_s: float) -> dict:
     python, folder = peer_python(venv), peers_dir()
     if python is None or folder is None or not (folder / script).exists():
         return {"rows": [], "wall_s": None, "error": f"peer '{venv}' not installed (see shared/peers/README.md)"}

@@ -3,7 +3,9 @@ planner given the true simulator (the upper bound), plus compute and memory.
 
 reverie runs through the normal runner (one run directory per seed under the suite's output folder);
 peers run from ``shared/peers`` in their own virtual environments when installed, and are reported as
-not measured otherwise. Trials are the episodes after the random-data phase, as in mbrl-lib.
+not measured otherwise. Trials are the episodes after the random-data phase, as in mbrl-lib. Every run
+and peer result is kept under ``out/runs``: running the suite again with the same ``--out`` resumes an
+interrupted run and reuses finished ones instead of redoing hours of work.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ import numpy as np
 import torch
 
 from reverie.bench.peers import run_peer
-from reverie.bench.stats import mean_band
+from reverie.bench.stats import mean_band, on_step_grid, steps_to_threshold
 from reverie.runner.progress import RunProgress
-from reverie.runner.train import start_run, start_seeds
+from reverie.runner.train import start_seeds
 
 # PETS with the iCEM planner (Pinneri et al. 2020) and 5 particles: ~14x fewer model evaluations per step
 # than mbrl-lib's tutorial settings (CEM 500 x 5, 20 particles), which this suite compares it against.
@@ -30,7 +32,12 @@ FAST = {
     "num_iterations": "3",
     "planner_elites": "10",
 }
-CARTPOLE = "reverie/CartPoleContinuous-v0"
+CARTPOLE, SWINGUP, PENDULUM = "reverie/CartPoleContinuous-v0", "reverie/CartPoleSwingUp-v0", "Pendulum-v1"
+# Swing-up: PETS's own cart-pole planning horizon (25 steps of 0.04 s = 1 s of look-ahead).
+SWINGUP_SETS = {**FAST, "planning_horizon": "25"}
+CARTPOLE_THRESHOLD, PENDULUM_THRESHOLD = 190.0, -200.0  # "solved": mean of 3 consecutive episodes at or above
+SAC_STEPS = 10_000  # SAC reaches both thresholds in about 3.5k steps (shared/peers/README.md)
+SAC_SEEDS = 3  # SAC is the reference point here, not the subject; 3 seeds give its median
 
 
 def _check(name, value, target, passed) -> dict:
@@ -44,16 +51,18 @@ def _trials(run_dir: Path) -> list[dict]:
     return [r for r in rows if "planner/seconds_per_step" in r]
 
 
-def _pets_runs(out: Path, env_id: str, seeds, steps: int, sets: dict, workers: int) -> list[dict]:
+def _pets_runs(out: Path, env_id: str, seeds, sets: dict, steps=None, episodes=None, algo="pets") -> list[dict]:
     summaries = start_seeds(
-        seeds, workers, out, show=False, algo="pets", env_id=env_id, episodes=None, steps=steps,
+        seeds, 2, out, show=False, reuse=True, algo=algo, env_id=env_id, episodes=episodes, steps=steps,
         overrides=sets, env_kwargs={}, checkpoint_every=1,
     )  # fmt: skip
     runs = []
     for seed, summary in zip(seeds, summaries, strict=True):
         trials = _trials(out / f"seed_{seed}")
         planned_steps = sum(t["env/episode_length"] for t in trials)
+        end_steps = np.cumsum(summary["episode_lengths"])
         runs.append({"seed": seed, "summary": summary, "trials": trials, "planned_steps": planned_steps})
+        runs[-1]["end_steps"] = end_steps
     return runs
 
 
@@ -72,13 +81,42 @@ def _matmul_gflops() -> float:
     return best
 
 
-def cartpole(out: Path, seeds, trials: int, gflops: float) -> tuple[list, dict, dict, np.ndarray]:
+def _steps_to(runs: list[dict], threshold: float) -> list:
+    return [steps_to_threshold(r["summary"]["episode_returns"], r["end_steps"], threshold) for r in runs]
+
+
+def _sac(out: Path, task: str, seeds, threshold: float) -> dict:
+    """SB3 SAC on ``task`` per seed: episode rows and real steps to ``threshold`` (None where not reached)."""
+    per_seed = [
+        run_peer("sb3", "sb3_baselines.py", [task, str(SAC_STEPS), str(s)], 3600, out / f"peers/sac-{task}-{s}.json")
+        for s in seeds
+    ]
+    if any(result["error"] for result in per_seed):
+        return {"error": next(result["error"] for result in per_seed if result["error"])}
+    steps = [steps_to_threshold([r["return"] for r in p["rows"]], [r["env_steps"] for r in p["rows"]], threshold)
+             for p in per_seed]  # fmt: skip
+    return {"error": None, "rows": [p["rows"] for p in per_seed], "steps": steps}
+
+
+def _median_steps(steps: list, budget: int) -> float:
+    """Median real steps to threshold, a seed that never got there counted at its budget (so a lower bound)."""
+    return float(np.median([budget if s is None else s for s in steps]))
+
+
+def _steps_curve(title: str, series: dict, grid) -> dict:
+    return {"title": title, "xlabel": "real environment steps", "ylabel": "return of the last finished episode",
+            "x": [int(g) for g in grid], "series": series}  # fmt: skip
+
+
+def cartpole(out: Path, seeds, trials: int, gflops: float) -> tuple[list, dict, dict, list]:
     """PETS on the continuous cart-pole: returns per trial, seconds per step, planner throughput."""
-    runs = _pets_runs(out / "cartpole", CARTPOLE, seeds, 200 + 200 * trials, FAST, workers=2)
+    runs = _pets_runs(out / "cartpole", CARTPOLE, seeds, FAST, steps=200 + 200 * trials)
     returns = np.array([[t["env/episode_return"] for t in r["trials"][:trials]] for r in runs])
     median = np.median(returns, axis=0)
     fourth_on = median[3:].min() if len(median) > 3 else float("nan")
     checks = [_check("cartpole: worst per-trial median return, trials 4+", fourth_on, ">= 190", fourth_on >= 190)]
+    memory = max(r["summary"].get("peak_memory_mb", float("nan")) for r in runs)
+    checks.append(_check("cartpole: peak memory of a run (MB)", memory, "< 1500", memory < 1500))
     wall = float(np.median([r["summary"]["wall_s"] / max(r["planned_steps"], 1) for r in runs]))
     evals = float(np.median([t["planner/model_evals_per_s"] for r in runs for t in r["trials"]]))
     flops_per_eval = 2 * (6 * 200 + 2 * 200 * 200 + 200 * 8)  # one particle through one 3x200 member
@@ -87,37 +125,64 @@ def cartpole(out: Path, seeds, trials: int, gflops: float) -> tuple[list, dict, 
         "planner_model_evals_per_s": round(evals),
         "matmul_gflops_1_thread": round(gflops, 1),
         "planner_fraction_of_matmul_rate": round(evals * flops_per_eval / 1e9 / gflops, 3),
+        "cartpole_steps_to_190": _steps_to(runs, CARTPOLE_THRESHOLD),
     }
-    return checks, {"reverie PETS (iCEM, 5 particles)": mean_band(returns)}, facts, returns
+    upper = _pets_runs(out / "cartpole-true-model", CARTPOLE, [0], {**FAST, "dynamics": "simulator"}, episodes=1)
+    bound = upper[0]["summary"]["episode_returns"][0]
+    ratio = float(np.mean(returns[:, -1])) / bound
+    checks.append(_check("cartpole: PETS last-trial return / true-model return", ratio, "report (1 = bound)", True))
+    facts["cartpole_true_model_return"] = bound
+    return checks, {"reverie PETS (iCEM, 5 particles)": mean_band(returns)}, facts, runs
 
 
-def peers(trials: int, returns: np.ndarray, seconds_per_step: float) -> tuple[list, dict, dict]:
-    """mbrl-lib's PETS at its tutorial settings and SB3 SAC, when their venvs are installed."""
-    mbrl = run_peer("mbrl", "mbrl_lib_pets_cartpole.py", [str(min(trials, 3)), "0"], timeout_s=3600)
-    sac = run_peer("sb3", "sb3_baselines.py", ["cartpole_continuous", "15000", "0"], timeout_s=3600)
-    facts = {"mbrl_lib": mbrl["error"] or mbrl["rows"], "sb3_sac": sac["error"] or f"{len(sac['rows'])} episodes"}
-    if not mbrl["rows"]:
-        return (
-            [_check("cartpole: s per step, reverie / mbrl-lib", None, f"<= 0.333 ({mbrl['error']})", False)],
-            {},
-            facts,
-        )
-    last = mbrl["rows"][-1]
-    ratio = seconds_per_step / (last["wall_s"] / max(last["env_steps"] - 200, 1))
-    theirs = [row["return"] for row in mbrl["rows"]]
-    gap = float(np.mean(returns[:, : len(theirs)])) - float(np.mean(theirs))
-    checks = [
-        _check("cartpole: s per step, reverie / mbrl-lib", ratio, "<= 0.333", ratio <= 1 / 3),
-        _check("cartpole: mean return, reverie - mbrl-lib (same trials)", gap, ">= 0", gap >= 0),
-    ]
-    return checks, {"mbrl-lib PETS (tutorial settings, seed 0)": {"mean": theirs, "low": theirs, "high": theirs}}, facts
+def peers(out: Path, trials: int, returns: np.ndarray, runs: list, seconds_per_step: float) -> tuple[list, dict, dict]:
+    """mbrl-lib's PETS at its tutorial settings, and SB3 SAC's real steps to the same threshold."""
+    mbrl = run_peer("mbrl", "mbrl_lib_pets_cartpole.py", [str(min(trials, 3)), "0"], 3600, out / "peers/mbrl.json")
+    checks, series, facts = [], {}, {"mbrl_lib": mbrl["error"] or mbrl["rows"]}
+    if mbrl["rows"]:
+        last = mbrl["rows"][-1]
+        ratio = seconds_per_step / (last["wall_s"] / max(last["env_steps"] - 200, 1))
+        theirs = [row["return"] for row in mbrl["rows"]]
+        gap = float(np.mean(returns[:, : len(theirs)])) - float(np.mean(theirs))
+        checks.append(_check("cartpole: s per step, reverie / mbrl-lib", ratio, "<= 0.333", ratio <= 1 / 3))
+        checks.append(_check("cartpole: mean return, reverie - mbrl-lib (same trials)", gap, ">= 0", gap >= 0))
+        series["mbrl-lib PETS (tutorial settings, seed 0)"] = {"mean": theirs, "low": theirs, "high": theirs}
+    else:
+        checks.append(_check("cartpole: s per step, reverie / mbrl-lib", None, f"<= 0.333 ({mbrl['error']})", False))
+    sac = _sac(out, "cartpole_continuous", range(SAC_SEEDS), CARTPOLE_THRESHOLD)
+    if sac["error"]:
+        checks.append(_check("cartpole: SAC / PETS real steps to 190", None, f">= 5 ({sac['error']})", False))
+        return checks, series, facts
+    ours = _median_steps(_steps_to(runs, CARTPOLE_THRESHOLD), int(runs[0]["end_steps"][-1]))
+    ratio = _median_steps(sac["steps"], SAC_STEPS) / ours
+    name = "cartpole: SAC / PETS median real steps to 190 (3-episode mean)"
+    checks.append(_check(name, ratio, ">= 5 (goal)", ratio >= 5))
+    facts["sac_cartpole_steps_to_190"] = sac["steps"]
+    # SAC's first episodes after its own 200 random steps, as "trials" beside PETS's
+    after = [[r["return"] for r in rows if r["env_steps"] > 200][:trials] for rows in sac["rows"]]
+    if min(map(len, after)) == trials:
+        series[f"SB3 SAC (episodes after 200 random steps, {SAC_SEEDS} seeds)"] = mean_band(np.array(after))
+    grid = np.arange(200, 10_001, 100)
+    step_series = {f"SB3 SAC ({SAC_SEEDS} seeds)": _band_on_grid([(
+        [r["return"] for r in rows], [r["env_steps"] for r in rows]) for rows in sac["rows"]], grid)}  # fmt: skip
+    step_series["reverie PETS"] = _band_on_grid([(r["summary"]["episode_returns"], r["end_steps"]) for r in runs], grid)
+    facts["steps_curve"] = _steps_curve("CartPoleContinuous: return against real steps", step_series, grid)
+    return checks, series, facts
 
 
-def pendulum(out: Path, seeds) -> tuple[list, dict]:
-    """PETS on Pendulum-v1: 10 episodes of 200 steps, the first with random actions."""
-    runs = _pets_runs(out / "pendulum", "Pendulum-v1", seeds, 2000, {**FAST, "planning_horizon": "30"}, workers=2)
+def _band_on_grid(histories: list[tuple], grid) -> dict:
+    values = np.array([on_step_grid(returns, end_steps, grid) for returns, end_steps in histories])
+    return mean_band(values)
+
+
+def pendulum(out: Path, seeds, with_sac: bool) -> tuple[list, dict, dict]:
+    """PETS on Pendulum-v1: 10 episodes of 200 steps, the first with random actions; SAC's steps beside it."""
+    runs = _pets_runs(out / "pendulum", PENDULUM, seeds, {**FAST, "planning_horizon": "30"}, steps=2000)
     late = [np.mean(r["summary"]["episode_returns"][5:10]) for r in runs]
     worst = float(np.min(late))
+    checks = [_check("pendulum: worst seed's mean return, episodes 6-10", worst, ">= -200", worst >= -200)]
+    ours = _steps_to(runs, PENDULUM_THRESHOLD)
+    facts = {"pendulum_steps_to_-200": ours}
     curve = {
         "title": f"Pendulum-v1: return per episode ({len(seeds)} seeds; episode 1 random)",
         "xlabel": "episode",
@@ -125,33 +190,111 @@ def pendulum(out: Path, seeds) -> tuple[list, dict]:
         "x": list(range(1, 11)),
         "series": {"reverie PETS": mean_band(np.array([r["summary"]["episode_returns"][:10] for r in runs]))},
     }
-    return [_check("pendulum: worst seed's mean return, episodes 6-10", worst, ">= -200", worst >= -200)], curve
+    if with_sac:
+        sac = _sac(out, "pendulum", range(SAC_SEEDS), PENDULUM_THRESHOLD)
+        if sac["error"]:
+            checks.append(_check("pendulum: SAC / PETS real steps to -200", None, f"report ({sac['error']})", False))
+        else:
+            ratio = _median_steps(sac["steps"], SAC_STEPS) / _median_steps(ours, 2000)
+            checks.append(_check("pendulum: SAC / PETS median real steps to -200", ratio, "report", True))
+            facts["sac_pendulum_steps_to_-200"] = sac["steps"]
+            curve["series"][f"SB3 SAC ({SAC_SEEDS} seeds)"] = mean_band(
+                np.array([[r["return"] for r in rows][:10] for rows in sac["rows"]])
+            )
+    return checks, curve, facts
+
+
+def swingup(out: Path, seeds, trials: int) -> tuple[list, dict, dict]:
+    """PETS on the cart-pole swing-up: trials until the return reaches 90% of the true-model planner's."""
+    runs = _pets_runs(out / "swingup", SWINGUP, seeds, SWINGUP_SETS, steps=200 + 200 * trials)
+    upper = _pets_runs(out / "swingup-true-model", SWINGUP, [0], {**SWINGUP_SETS, "dynamics": "simulator"}, episodes=3)
+    bound = float(np.mean(upper[0]["summary"]["episode_returns"]))
+    returns = np.array([[t["env/episode_return"] for t in r["trials"][:trials]] for r in runs])
+    reached = [int(np.argmax(row >= 0.9 * bound)) + 1 if (row >= 0.9 * bound).any() else None for row in returns]
+    passed = all(t is not None for t in reached)
+    worst = max(t or trials + 1 for t in reached)
+    check = _check(f"swing-up: trials to 90% of the true-model return (worst of {len(seeds)})", worst,
+                   f"<= {trials}", passed)  # fmt: skip
+    curve = {
+        "title": f"CartPoleSwingUp: return per trial ({len(seeds)} seeds; true-model planner {bound:.1f})",
+        "xlabel": "trial (after 200 random steps)",
+        "ylabel": "return",
+        "x": list(range(1, trials + 1)),
+        "series": {"reverie PETS (iCEM, horizon 25)": mean_band(returns),
+                   "true-model planner": mean_band(np.full((1, trials), bound))},
+    }  # fmt: skip
+    facts = {"swingup_true_model_return": round(bound, 2), "swingup_trials_to_90pct": reached,
+             "swingup_best_return_per_seed": returns.max(axis=1).round(2).tolist()}  # fmt: skip
+    return [check], curve, facts
+
+
+# Planner families on the swing-up with the true simulator as the model, at ~750 scored sequences per step each
+PLANNER_SETS = {
+    "random": {"planner": "random", "population_size": "750"},
+    "cem": {"planner": "cem", "population_size": "250", "num_iterations": "3", "planner_elites": "25"},
+    "icem": {"planner": "icem", "population_size": "300", "num_iterations": "3", "planner_elites": "10"},
+    "mppi": {"planner": "mppi", "population_size": "250", "num_iterations": "3"},
+}
+
+
+def planners(out: Path) -> tuple[list, dict]:
+    """Each planner family with the true model on the swing-up (3 episodes, horizon 25): return, evals/s."""
+    facts = {}
+    for name, sets in PLANNER_SETS.items():
+        sets = {**sets, "planning_horizon": "25", "dynamics": "simulator"}
+        run = _pets_runs(out / f"planners/{name}", SWINGUP, [0], sets, episodes=3)[0]
+        facts[name] = {
+            "mean_return": round(float(np.mean(run["summary"]["episode_returns"])), 2),
+            "s_per_step": round(float(np.mean([t["planner/seconds_per_step"] for t in run["trials"]])), 4),
+            "model_evals_per_s": round(float(np.median([t["planner/model_evals_per_s"] for t in run["trials"]]))),
+        }
+    best = max(f["mean_return"] for f in facts.values())
+    check = _check("swing-up, true model: random shooting / best planner return", facts["random"]["mean_return"] / best,
+                   "report", True)  # fmt: skip
+    return [check], {"planners_true_model_swingup": facts}
+
+
+def mpc_baseline(out: Path, seeds, trials: int) -> np.ndarray:
+    """The "one network + random shooting" baseline (algorithm ``mpc``) on the cart-pole: returns per trial."""
+    runs = _pets_runs(out / "cartpole-mpc", CARTPOLE, seeds, {}, steps=200 + 200 * trials, algo="mpc")
+    return np.array([[t["env/episode_return"] for t in r["trials"][:trials]] for r in runs])
 
 
 def run(runs: int | None = None, quick: bool = False, show: bool = False, out: Path | None = None) -> dict:
     """Run the suite; ``runs`` overrides the seed count (5), ``quick`` is 1 seed, fewer trials, no peers."""
     seeds = list(range(runs if runs is not None else (1 if quick else 5)))
-    trials = 5 if quick else 8
-    out = Path(out or "bench-results/pets") / "runs"  # one run directory per seed; not committed with results
-    with RunProgress("pets", 4, "experiments", enabled=show) as progress:
-        progress.show(f"cart-pole, {len(seeds)} seeds x {trials} trials")
-        checks, series, facts, returns = cartpole(out, seeds, trials, _matmul_gflops())
-        progress.advance(1)
-        progress.show("cart-pole with the true simulator as the model")
-        sets = {**FAST, "dynamics": "simulator"}
-        upper = start_run("pets", CARTPOLE, 0, 1, None, sets, {}, out / "true-model", show=False)["episode_returns"][0]
-        ratio = float(np.mean(returns[:, -1])) / upper
-        checks.append(_check("cartpole: PETS last-trial return / true-model return", ratio, "report (1 = bound)", True))
+    trials, swing_trials = (5, 8) if quick else (8, 15)
+    out = Path(out or "bench-results/pets") / "runs"  # run directories and peer results; not committed
+    with RunProgress("pets", 5, "experiments", enabled=show) as progress:
+        progress.show(f"cart-pole, {len(seeds)} seeds x {trials} trials, and the true-model bound")
+        checks, series, facts, cart_runs = cartpole(out, seeds, trials, _matmul_gflops())
+        returns = np.array([[t["env/episode_return"] for t in r["trials"][:trials]] for r in cart_runs])
+        upper = facts["cartpole_true_model_return"]
+        mpc_seeds = seeds[:3]  # a baseline curve, not a target
+        series[f"reverie MPC (1 network, random shooting, {len(mpc_seeds)} seeds)"] = mean_band(
+            mpc_baseline(out, mpc_seeds, trials)
+        )
         progress.advance(1)
         progress.show("peers skipped (--quick)" if quick else "peers: mbrl-lib PETS, SB3 SAC")
+        steps_curve = None
         if not quick:
-            peer_checks, peer_series, peer_facts = peers(trials, returns, facts["cartpole_s_per_step"])
+            peer_checks, peer_series, peer_facts = peers(out, trials, returns, cart_runs, facts["cartpole_s_per_step"])
+            steps_curve = peer_facts.pop("steps_curve", None)
             checks, facts = checks + peer_checks, {**facts, **peer_facts}
             series.update(peer_series)
         progress.advance(1)
         progress.show(f"Pendulum-v1, {len(seeds)} seeds x 10 episodes")
-        pendulum_checks, pendulum_curve = pendulum(out, seeds)
-        checks += pendulum_checks
+        pendulum_checks, pendulum_curve, pendulum_facts = pendulum(out, seeds, with_sac=not quick)
+        checks, facts = checks + pendulum_checks, {**facts, **pendulum_facts}
+        progress.advance(1)
+        swing_seeds = seeds[:3]  # 15 trials of a 25-step-horizon planner cost ~15 min per seed on this CPU
+        progress.show(f"cart-pole swing-up, {len(swing_seeds)} seeds x {swing_trials} trials")
+        swing_checks, swing_curve, swing_facts = swingup(out, swing_seeds, swing_trials)
+        checks, facts = checks + swing_checks, {**facts, **swing_facts}
+        progress.advance(1)
+        progress.show("planner families on the swing-up with the true model")
+        planner_checks, planner_facts = planners(out)
+        checks, facts = checks + planner_checks, {**facts, **planner_facts}
         progress.advance(1)
     curves = {
         "cartpole": {
@@ -162,8 +305,10 @@ def run(runs: int | None = None, quick: bool = False, show: bool = False, out: P
             "series": series,
         },
         "pendulum": pendulum_curve,
+        "swingup": swing_curve,
     }
-    facts["peak_memory_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    facts["peak_memory_mb_seed_processes"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+    if steps_curve is not None:
+        curves["cartpole_steps"] = steps_curve
+    facts["peak_memory_mb_suite_process"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     facts.update({"seeds": len(seeds), "trials": trials, "reverie_settings": FAST})
     return {"suite": "pets", "runs": {"seeds": len(seeds)}, "checks": checks, "curves": curves, "timing": facts}

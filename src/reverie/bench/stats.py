@@ -30,3 +30,23 @@ def mean_band(values: np.ndarray) -> dict:
         "low": (mean - half).round(4).tolist(),
         "high": (mean + half).round(4).tolist(),
     }
+
+
+def steps_to_threshold(returns, end_steps, threshold: float, window: int = 3) -> int | None:
+    """Real env steps until the mean return of ``window`` consecutive episodes first reaches ``threshold``.
+
+    returns [episodes], end_steps [episodes] (cumulative env steps when each episode ended) -> the step count
+    at the end of the first such window, or None if it never happens. The same rule for every library compared.
+    """
+    returns = np.asarray(returns, dtype=float)
+    for end in range(window, len(returns) + 1):
+        if returns[end - window : end].mean() >= threshold:
+            return int(end_steps[end - 1])
+    return None
+
+
+def on_step_grid(returns, end_steps, grid) -> np.ndarray:
+    """The return of the last episode finished by each step of ``grid`` (NaN before the first), [len(grid)]."""
+    index = np.searchsorted(np.asarray(end_steps), np.asarray(grid), side="right") - 1
+    values = np.asarray(returns, dtype=float)[np.maximum(index, 0)]
+    return np.where(index >= 0, values, np.nan)

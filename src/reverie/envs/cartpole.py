@@ -10,7 +10,9 @@ is the pole's angle from upright, positive clockwise.
   mbrl-lib's PETS tutorial, whose per-trial returns (41, 55, 116, 186, 200) are directly comparable.
 - ``CartPoleSwingUp``: start hanging down, swing up and balance; reward ``exp(-d^2 / 0.6^2)`` with ``d`` the pole
   tip's distance from the upright target (the cost shape of Chua et al. 2018, PETS); never terminates. The track is
-  unbounded: the cart is not clipped or stopped, since a drifting cart already loses the reward.
+  unbounded: the cart is not clipped or stopped, since a drifting cart already loses the reward. One step holds the
+  force for ``SWINGUP_SUBSTEPS = 2`` Euler steps (0.04 s), as PETS's MuJoCo cart-pole (timestep 0.02, frame skip 2):
+  200 steps are 8 s, and a 10 N cart needs several pumps and about 1.2 s of look-ahead (30 steps) to swing up.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ X_THRESHOLD = 2.4
 THETA_THRESHOLD = 12 * 2 * math.pi / 360  # 0.2094 rad, Gymnasium's exact expression
 SWINGUP_TARGET = (0.0, 2 * HALF_LENGTH)  # pole tip when upright with the cart at x = 0
 SWINGUP_LENGTH_SCALE = 0.6
+SWINGUP_SUBSTEPS = 2  # Euler steps of TAU per env step: dt = 0.04 s, PETS's frame skip
 
 
 def cartpole_step(state: np.ndarray, force: float) -> np.ndarray:
@@ -80,10 +83,13 @@ class _CartPoleBase(gym.Env):
         self.state = self._initial_state()
         return self._obs(), {}
 
+    substeps = 1  # Euler steps of TAU per env step, the force held throughout
+
     def _advance(self, action) -> np.ndarray:
         """Apply ``action`` (shape [1]) for one step; returns the new observation."""
         u = float(np.clip(np.asarray(action, dtype=np.float64).reshape(-1)[0], -1.0, 1.0))
-        self.state = cartpole_step(self.state, FORCE_MAG * u)
+        for _ in range(self.substeps):
+            self.state = cartpole_step(self.state, FORCE_MAG * u)
         return self._obs()
 
 
@@ -114,6 +120,8 @@ class CartPoleSwingUp(_CartPoleBase):
 
     ``theta`` is left unwrapped internally; the observation's cos/sin make it continuous for a learned model.
     """
+
+    substeps = SWINGUP_SUBSTEPS
 
     def __init__(self, render_mode: str | None = None):
         super().__init__(render_mode)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from reverie.envs.cartpole import FORCE_MAG, cartpole_step_torch
+from reverie.envs.cartpole import FORCE_MAG, SWINGUP_SUBSTEPS, cartpole_step_torch
 from reverie.errors import UserError
 
 
@@ -21,9 +21,10 @@ def _cartpole(obs, act):
 def _swingup(obs, act):
     x, x_dot, cos, sin, theta_dot = obs.double().unbind(-1)
     state = torch.stack([x, x_dot, torch.atan2(sin, cos), theta_dot], -1)
-    nx, nx_dot, ntheta, ntheta_dot = cartpole_step_torch(state, FORCE_MAG * act[..., 0].double().clamp(-1, 1)).unbind(
-        -1
-    )
+    force = FORCE_MAG * act[..., 0].double().clamp(-1, 1)
+    for _ in range(SWINGUP_SUBSTEPS):
+        state = cartpole_step_torch(state, force)
+    nx, nx_dot, ntheta, ntheta_dot = state.unbind(-1)
     return torch.stack([nx, nx_dot, torch.cos(ntheta), torch.sin(ntheta), ntheta_dot], -1).to(obs.dtype)
 
 

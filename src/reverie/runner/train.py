@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import platform
+import resource
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -139,6 +140,8 @@ def _train(out: Path, record: dict, module, config, env, restored, show: bool) -
                 "episode_returns": run.returns,
                 "episode_lengths": run.lengths,
                 "wall_s": round(run.wall_s(), 3),
+                # the process's high-water mark (a seed worker that ran earlier seeds reports their peak too)
+                "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                 **extra,
             }
             if run.successes and len(run.successes) == len(run.lengths):
@@ -168,18 +171,38 @@ def _seed_worker(kwargs: dict) -> dict:
     import torch  # one thread per process: seeds in parallel must not fight over the 2 cores
 
     torch.set_num_threads(1)
+    kwargs = dict(kwargs)
+    if kwargs.pop("resume", False):
+        return resume_run(kwargs["out"], show=False)
     return start_run(**kwargs, show=False)
 
 
-def start_seeds(seeds, workers, out, show=True, **kwargs) -> list[dict]:
-    """One run per seed in ``out/seed_<n>``, ``workers`` processes at a time; returns their summaries."""
+def _same_run(run_dir: Path, kwargs: dict, config) -> bool:
+    """Whether ``run_dir/config.json`` records the run ``kwargs`` asks for (so it may be resumed, not redone)."""
+    record = read_json(run_dir / "config.json", "run directory (config.json)")
+    wanted = {"algo": kwargs["algo"], "env": kwargs["env_id"], "env_kwargs": kwargs["env_kwargs"]}
+    wanted.update(episodes=kwargs["episodes"], steps=kwargs["steps"], config=dataclasses.asdict(config))
+    return all(record.get(key) == value for key, value in wanted.items())
+
+
+def start_seeds(seeds, workers, out, show=True, reuse=False, **kwargs) -> list[dict]:
+    """One run per seed in ``out/seed_<n>``, ``workers`` processes at a time; returns their summaries.
+
+    With ``reuse``, a seed directory that already holds the same run (algo, env, budget, resolved config) is
+    resumed from its checkpoint, or read back if it finished, so an interrupted benchmark picks up where it
+    stopped; a directory holding a different run is still refused.
+    """
     out = Path(out)
     module = get_algorithm(kwargs["algo"])  # fail on bad input here, not in every worker
-    build_config(module.Config, kwargs["overrides"])
+    config = build_config(module.Config, kwargs["overrides"])
     check_env_fits(kwargs["algo"], make_env(kwargs["env_id"], kwargs["env_kwargs"]))
+    jobs = []
     for seed in seeds:  # validate and claim every directory before any process starts
-        _prepare_dir(out / f"seed_{seed}")
-    jobs = [dict(kwargs, seed=seed, out=out / f"seed_{seed}") for seed in seeds]
+        run_dir = out / f"seed_{seed}"
+        resume = reuse and (run_dir / "config.json").exists() and _same_run(run_dir, dict(kwargs, seed=seed), config)
+        if not resume:
+            _prepare_dir(run_dir)
+        jobs.append(dict(kwargs, seed=seed, out=run_dir, resume=resume))
     summaries = {}
     with RunProgress(f"{kwargs['algo']} {kwargs['env_id']}", len(jobs), "seeds", enabled=show) as progress:
         with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
