@@ -68,3 +68,12 @@ def test_a_peer_result_is_cached_only_when_it_succeeded(tmp_path, monkeypatch):
     assert peers.run_peer("fake", "peer.py", ["a"], 60, cache)["rows"] == [{"n": 1}]
     assert peers.run_peer("fake", "peer.py", ["a"], 60, cache)["rows"] == [{"n": 1}]  # from the cache
     assert peers.run_peer("fake", "peer.py", ["b"], 60, cache)["rows"] == [{"n": 2}]  # other args: run again
+
+
+def test_mean_band_skips_points_a_run_did_not_reach():
+    from reverie.bench.stats import mean_band, t_quantile
+
+    band = mean_band(np.array([[1.0, 2.0, 4.0], [3.0, 4.0, np.nan], [5.0, 6.0, np.nan]]))
+    assert band["mean"] == [3.0, 4.0, 4.0]
+    assert band["low"][2] == band["high"][2] == 4.0  # one run reached the last point: no band, not NaN
+    assert abs(band["high"][0] - (3.0 + t_quantile(2) * 2.0 / 3**0.5)) < 1e-3

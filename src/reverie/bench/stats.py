@@ -20,11 +20,14 @@ def t_quantile(dof: int) -> float:
 
 
 def mean_band(values: np.ndarray) -> dict:
-    """values [runs, points] -> {"mean", "low", "high"} lists (95% CI of the mean; no band for 1 run)."""
+    """values [runs, points] -> {"mean", "low", "high"} lists (95% CI of the mean; no band for 1 run; NaN skipped)."""
     values = np.asarray(values, dtype=float)
-    mean = values.mean(axis=0)
-    runs = values.shape[0]
-    half = np.zeros_like(mean) if runs < 2 else t_quantile(runs - 1) * values.std(axis=0, ddof=1) / math.sqrt(runs)
+    mean = np.nanmean(values, axis=0)  # NaN marks a point a run did not reach; the band uses the runs that did
+    runs = np.isfinite(values).sum(axis=0)
+    half = np.zeros_like(mean)
+    for i, n in enumerate(runs):
+        if n >= 2:
+            half[i] = t_quantile(int(n) - 1) * np.nanstd(values[:, i], ddof=1) / math.sqrt(n)
     return {
         "mean": mean.round(4).tolist(),
         "low": (mean - half).round(4).tolist(),
