@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from reverie.algorithms import dyna_q, dyna_q_plus, dyna_q_strict, mpc, pets, prioritized_sweeping, q_learning
+from reverie.algorithms import (
+    dyna_q,
+    dyna_q_plus,
+    dyna_q_strict,
+    gps,
+    mpc,
+    pets,
+    pilco,
+    prioritized_sweeping,
+    q_learning,
+)
 from reverie.algorithms._tabular import discrete_sizes
 from reverie.errors import UserError
 
 ALGORITHMS: dict[str, ModuleType] = {
-    module.NAME: module for module in (q_learning, dyna_q, dyna_q_strict, dyna_q_plus, prioritized_sweeping, pets, mpc)
+    module.NAME: module
+    for module in (q_learning, dyna_q, dyna_q_strict, dyna_q_plus, prioritized_sweeping, pets, mpc, pilco, gps)
 }
 
 

@@ -30,6 +30,21 @@ for _name in CONTINUOUS:
 if "reverie/PointMass-v0" not in gym.registry:
     gym.register(id="reverie/PointMass-v0", entry_point="reverie.envs.point_mass:PointMass", max_episode_steps=60)
 
+# reaching tasks with a known quadratic cost (Guided Policy Search); 50 steps: 5 s for the mass, 2.5 s for the arm
+if "reverie/PointMass2D-v0" not in gym.registry:
+    gym.register(id="reverie/PointMass2D-v0", entry_point="reverie.envs.reaching:PointMass2D", max_episode_steps=50)
+if "reverie/TwoLinkArm-v0" not in gym.registry:
+    gym.register(id="reverie/TwoLinkArm-v0", entry_point="reverie.envs.two_link_arm:TwoLinkArm", max_episode_steps=50)
+
+# PILCO's swing-ups: 40 steps of 0.1 s (4 s), the horizon of Deisenroth & Rasmussen 2011.
+for _name, _entry, _kwargs in (
+    ("PilcoCartPole", "reverie.envs.pilco_cartpole:PilcoCartPole", {}),
+    ("PendulumSwingUp", "reverie.envs.pendulum:PendulumSwingUp", {}),
+    ("PendulumBalance", "reverie.envs.pendulum:PendulumSwingUp", {"start": "up"}),
+):
+    if f"reverie/{_name}-v0" not in gym.registry:
+        gym.register(id=f"reverie/{_name}-v0", entry_point=_entry, max_episode_steps=40, kwargs=_kwargs)
+
 __all__ = [
     "CONTINUOUS",
     "MAZES",

@@ -1,0 +1,215 @@
+"""PILCO: probabilistic inference for learning control (Deisenroth & Rasmussen 2011).
+
+A Gaussian-process model of the dynamics keeps track of what it does not know; the policy is improved by gradient
+descent on the expected long-term cost of an *analytic* rollout, where the whole state distribution is propagated
+through model and controller by moment matching, so model uncertainty is averaged over instead of exploited.
+
+Algorithm 1 of the paper:
+
+    init: sample controller parameters theta ~ N(0, I); apply random control signals and record data
+    repeat
+        learn a probabilistic (GP) dynamics model, using all data
+        repeat                                                      (model-based policy search)
+            approximate inference for policy evaluation: get J^pi(theta)
+            gradient-based policy improvement: get dJ^pi(theta) / dtheta
+            update theta (CG or L-BFGS)
+        until convergence; return theta*
+        set pi* <- pi(theta*)
+        apply pi* to the system (single trial / episode) and record data
+    until task learned
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from reverie.algorithms.base import check_range
+from reverie.envs.pilco_costs import PILCO_TASKS, pilco_task
+from reverie.errors import UserError
+from reverie.models.controllers import LinearController, RBFController
+from reverie.models.gp import GPModel
+from reverie.planners.moment_rollout import RolloutSpec, augment, rollout
+
+NAME = "pilco"
+SUMMARY = "PILCO: GP dynamics + analytic moment-matching rollouts + policy gradients (L-BFGS)"
+
+
+@dataclass
+class Config:
+    """PILCO settings (defaults: the paper's cart-pole swing-up)."""
+
+    controller: str = field(default="rbf", metadata={"choices": ("rbf", "linear")})
+    num_centres: int = 50  # RBF centres (the paper's cart-pole uses 50)
+    planning_horizon: int = 40  # steps of the analytic rollout: 4 s at dt 0.1 s
+    random_trials: int = 1  # initial trials with uniformly random actions
+    policy_iterations: int = 75  # L-BFGS iterations per policy optimisation
+    policy_restarts: int = 0  # extra optimisations from a fresh random controller; the best one is kept
+    max_points: int = 350  # GP training points; above this a subset is kept
+    subset: str = field(default="recent", metadata={"choices": ("recent", "fps")})
+    gp_iterations: int = 100  # L-BFGS iterations of the GP's hyperparameter fit
+    noise_floor: float = 1e-3  # lower bound on each GP's noise std (keeps the kernel matrix invertible)
+
+    def __post_init__(self):
+        for name in ("num_centres", "planning_horizon", "policy_iterations", "gp_iterations"):
+            check_range(name, getattr(self, name), 1, 10**6)
+        check_range("random_trials", self.random_trials, 1, 10**6)
+        check_range("policy_restarts", self.policy_restarts, 0, 100)
+        check_range("max_points", self.max_points, 10, 10**5)
+        check_range("noise_floor", self.noise_floor, 1e-6, 1.0)
+
+
+def check_env(env: gym.Env, algo: str = NAME) -> None:
+    """PILCO needs 1-D Box observations and actions with finite bounds, and a known PILCO cost for the env."""
+    obs_space, act_space = env.observation_space, env.action_space
+    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
+        raise UserError(f"{algo} needs a 1-D Box observation space; this env has {obs_space}")
+    if not isinstance(act_space, gym.spaces.Box) or len(act_space.shape) != 1:
+        raise UserError(f"{algo} needs 1-D Box actions; this env has {act_space}")
+    if not (np.isfinite(act_space.low).all() and np.isfinite(act_space.high).all()):
+        raise UserError(f"{algo} needs finite action bounds; this env has {act_space}")
+    env_id = env.spec.id if env.spec is not None else "this env"
+    if pilco_task(env_id) is None:
+        raise UserError(f"{algo} has no PILCO cost for {env_id}; known: {', '.join(PILCO_TASKS)}")
+
+
+def _make_controller(config, in_dim, out_dim, task, spec, generator):
+    if config.controller == "linear":
+        return LinearController(in_dim, out_dim, generator)
+    # centres from the start distribution, seen through the controller's input (z without the raw angles)
+    m0 = torch.tensor(task.start_mean, dtype=torch.float64)
+    mz, Sz = augment(m0, torch.diag(torch.tensor(task.start_std, dtype=torch.float64) ** 2), spec.angles)
+    idx = torch.as_tensor(spec.input_dims(len(m0)))
+    return RBFController(in_dim, out_dim, config.num_centres, mz[idx], Sz[idx][:, idx], generator)
+
+
+def _features(obs: np.ndarray, spec: RolloutSpec) -> np.ndarray:
+    """Observations [n, D] -> the model's state input z_in [n, D - k + 2k] (angles replaced by sin, cos)."""
+    a = obs[:, spec.angles]
+    plain = [d for d in range(obs.shape[1]) if d not in spec.angles]
+    return np.concatenate([obs[:, plain], np.sin(a), np.cos(a)], 1)
+
+
+def train(env: gym.Env, config: Config, run) -> dict:
+    """Run PILCO on ``env`` until the run's budget is spent; returns extra summary fields."""
+    check_env(env)
+    task = pilco_task(env.spec.id)
+    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    low, high = (torch.as_tensor(b, dtype=torch.float64) for b in (env.action_space.low, env.action_space.high))
+    spec = RolloutSpec(
+        list(task.angles), low, high, torch.as_tensor(task.z_target()), torch.as_tensor(task.Q) / task.width**2
+    )
+    in_dim = len(spec.input_dims(obs_dim))
+    m0 = torch.tensor(task.start_mean, dtype=torch.float64)
+    S0 = torch.diag(torch.tensor(task.start_std, dtype=torch.float64) ** 2)
+    generator = torch.Generator().manual_seed(run.seed)
+    torch.manual_seed(run.seed)
+    model = GPModel(
+        in_dim + act_dim, obs_dim, config.max_points, config.subset, config.noise_floor, config.gp_iterations
+    )
+    controller = _make_controller(config, in_dim, act_dim, task, spec, generator)
+    obs_data, act_data, next_data = np.zeros((0, obs_dim)), np.zeros((0, act_dim)), np.zeros((0, obs_dim))
+    trials = 0
+    restored = run.restored_arrays()
+    if restored is not None:
+        obs_data, act_data, next_data, trials = _restore(restored, model, controller, generator)
+
+    while not run.finished():
+        metrics = {}
+        if trials >= config.random_trials:
+            # learn a probabilistic (GP) dynamics model, using all data: z_in, a -> x' - x
+            started = time.perf_counter()
+            inputs = np.concatenate([_features(obs_data, spec), act_data], 1)
+            metrics.update(model.fit(inputs, next_data - obs_data))
+            metrics["time/model_fit_s"] = time.perf_counter() - started
+            # model-based policy search: J(theta) = sum_t E[c(x_t)] by moment matching, dJ/dtheta by autograd
+            started = time.perf_counter()
+            expected, evaluations = _optimise(controller, model, spec, m0, S0, config, in_dim, act_dim, task, generator)
+            metrics["policy/expected_cost"] = expected
+            metrics["policy/evaluations"] = evaluations
+            metrics["time/policy_opt_s"] = time.perf_counter() - started
+            metrics["time/policy_step_s"] = metrics["time/policy_opt_s"] / max(evaluations, 1)
+        # apply pi* to the system (a random controller before the first model) and record data
+        obs, _ = env.reset(seed=run.episode_seed())
+        episode_return, length, ended, info, rows = 0.0, 0, False, {}, []
+        while not ended and not run.out_of_steps():
+            if trials < config.random_trials:
+                action = (low + (high - low) * torch.rand(act_dim, generator=generator, dtype=torch.float64)).numpy()
+            else:
+                with torch.no_grad():
+                    z = torch.as_tensor(_features(np.asarray(obs, dtype=np.float64)[None], spec))
+                    u = controller(z)[0]
+                    action = ((high + low) / 2 + (high - low) / 2 * torch.sin(u)).numpy()
+            next_obs, reward, terminated, truncated, info = env.step(action.astype(env.action_space.dtype))
+            if not (np.isfinite(next_obs).all() and np.isfinite(reward)):
+                raise UserError(f"the env returned a non-finite observation or reward: {next_obs}, {reward}")
+            rows.append((np.asarray(obs, dtype=np.float64), action, np.asarray(next_obs, dtype=np.float64)))
+            run.count_step(float(reward))
+            episode_return += float(reward)
+            length += 1
+            ended = terminated or truncated
+            obs = next_obs
+        if not ended:
+            break
+        obs_data = np.concatenate([obs_data, np.stack([r[0] for r in rows])])
+        act_data = np.concatenate([act_data, np.stack([r[1] for r in rows])])
+        next_data = np.concatenate([next_data, np.stack([r[2] for r in rows])])
+        trials += 1
+        run.end_episode(episode_return, length, info.get("is_success"), metrics)
+        if run.checkpoint_due():
+            run.save_checkpoint(_checkpoint(obs_data, act_data, next_data, trials, model, controller, generator))
+    run.save_checkpoint(_checkpoint(obs_data, act_data, next_data, trials, model, controller, generator))
+    return {"data_points": len(obs_data)}
+
+
+def _optimise(controller, model, spec, m0, S0, config, in_dim, act_dim, task, generator):
+    """L-BFGS on the controller's parameters; with restarts, keep the lowest expected cost. Returns (J, evals)."""
+    candidates = [{k: v.detach().clone() for k, v in controller.state_dict().items()}]  # L-BFGS works in place
+    for _ in range(config.policy_restarts):
+        candidates.append(_make_controller(config, in_dim, act_dim, task, spec, generator).state_dict())
+    best, best_cost, evaluations = None, float("inf"), 0
+    for state in candidates:
+        controller.load_state_dict(state)
+        optimizer = torch.optim.LBFGS(
+            controller.parameters(), max_iter=config.policy_iterations, line_search_fn="strong_wolfe"
+        )
+        history = []
+
+        def closure(optimizer=optimizer, history=history):
+            optimizer.zero_grad()
+            cost = rollout(m0, S0, controller, model, spec, config.planning_horizon)[0].sum()
+            cost.backward()
+            history.append(float(cost.detach()))
+            return cost
+
+        optimizer.step(closure)
+        evaluations += len(history)
+        with torch.no_grad():
+            final = float(rollout(m0, S0, controller, model, spec, config.planning_horizon)[0].sum())
+        if np.isfinite(final) and final < best_cost:
+            best, best_cost = {k: v.clone() for k, v in controller.state_dict().items()}, final
+    controller.load_state_dict(best if best is not None else candidates[0])  # a diverged search changes nothing
+    return best_cost, evaluations
+
+
+def _checkpoint(obs, act, nxt, trials, model, controller, generator) -> dict[str, np.ndarray]:
+    arrays = {"obs": obs, "act": act, "next_obs": nxt, "trials": np.array(trials)}
+    arrays.update({f"controller.{k}": v.detach().numpy().copy() for k, v in controller.state_dict().items()})
+    arrays.update(model.hyper_arrays())
+    arrays["generator"] = generator.get_state().numpy()
+    return arrays
+
+
+def _restore(arrays, model, controller, generator):
+    try:
+        state = {k[len("controller.") :]: torch.as_tensor(v) for k, v in arrays.items() if k.startswith("controller.")}
+        controller.load_state_dict(state)
+        model.load_hyper_arrays(arrays)
+        generator.set_state(torch.as_tensor(arrays["generator"]))
+        return arrays["obs"], arrays["act"], arrays["next_obs"], int(arrays["trials"])
+    except (KeyError, RuntimeError, ValueError):
+        raise UserError("checkpoint does not fit this PILCO configuration (or is corrupt)") from None

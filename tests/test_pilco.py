@@ -1,0 +1,148 @@
+"""PILCO end to end (learning, resume, bad input) and its envs and cost table."""
+
+import json
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env
+
+import reverie  # noqa: F401  (registers reverie/<Name>-v0)
+from reverie.cli import main
+from reverie.envs import pendulum, pilco_cartpole
+from reverie.envs.pendulum import rk4
+from reverie.envs.pilco_costs import PILCO_TASKS, pilco_task
+from reverie.runner.train import start_run
+
+torch.set_num_threads(1)
+PILCO_ENVS = ("reverie/PilcoCartPole-v0", "reverie/PendulumSwingUp-v0", "reverie/PendulumBalance-v0")
+# a linear controller is enough to balance; 30 L-BFGS iterations keep the test short
+BALANCE = {"controller": "linear", "policy_iterations": "30", "planning_horizon": "30"}
+
+
+def test_pilco_balances_the_pendulum_in_its_second_trial(tmp_path):
+    # PendulumBalance: start within ~0.1 rad of upright; success = the tip within 0.2 m of upright over the whole
+    # last second. Unforced or random torques never manage it (0 of 200 episodes, measured: the rod falls over
+    # within ~1.5 s), so a success needs a controller that works; PILCO must find one from a single random trial
+    # of 40 steps, in its first policy optimisation: trial 1 random (fails), trial 2 succeeds, on two seeds.
+    for seed in (0, 1):
+        summary = start_run("pilco", "reverie/PendulumBalance-v0", seed, 2, None, BALANCE, {}, tmp_path / f"s{seed}",
+                            show=False)  # fmt: skip
+        assert summary["episode_success"] == [False, True], summary["episode_returns"]
+        assert summary["episode_returns"][1] > -1.0  # ~0 cost in every step: held near upright throughout
+
+
+def test_pilco_resumes_identically(tmp_path):
+    sets = {**BALANCE, "policy_iterations": "5", "planning_horizon": "10"}
+    straight = start_run("pilco", "reverie/PendulumBalance-v0", 3, 3, None, sets, {}, tmp_path / "a", show=False)
+    start_run("pilco", "reverie/PendulumBalance-v0", 3, 2, None, sets, {}, tmp_path / "b", show=False)
+    record = json.loads((tmp_path / "b" / "config.json").read_text())
+    record["episodes"] = 3
+    (tmp_path / "b" / "config.json").write_text(json.dumps(record))
+    (tmp_path / "b" / "summary.json").unlink()
+    assert main(["resume", str(tmp_path / "b"), "--quiet"]) == 0
+    resumed = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert resumed["episode_returns"] == straight["episode_returns"]
+    rows = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    assert all(k in rows[-1] for k in ("policy/expected_cost", "time/policy_opt_s", "model/points"))
+
+
+@pytest.mark.parametrize(
+    ("env", "sets", "words"),
+    [
+        ("FrozenLake-v1", [], ["Box observation"]),
+        ("Pendulum-v1", [], ["no PILCO cost", "Pendulum-v1"]),
+        ("reverie/PilcoCartPole-v0", ["controller=mlp"], ["controller"]),
+        ("reverie/PilcoCartPole-v0", ["max_points=3"], ["max_points"]),
+    ],
+)
+def test_bad_input_for_pilco_is_one_line(capsys, tmp_path, env, sets, words):
+    argv = ["train", "pilco", "--env", env, "--episodes", "1", "--out", str(tmp_path / "r")]
+    for item in sets:
+        argv += ["--set", item]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("reverie: error:")
+    assert all(word in err[0] for word in words), err
+    assert not (tmp_path / "r" / "config.json").exists()
+
+
+@pytest.mark.parametrize("env_id", PILCO_ENVS)
+def test_pilco_envs_pass_the_gymnasium_checker_and_last_4_seconds(env_id):
+    env = gym.make(env_id)
+    check_env(env.unwrapped)
+    assert env.spec.max_episode_steps == 40
+    obs, _ = env.reset(seed=0)
+    task = pilco_task(env_id)
+    assert np.allclose(obs, task.start_mean, atol=5 * max(task.start_std))
+
+
+def test_physics_conserve_energy_without_friction_or_force(monkeypatch):
+    monkeypatch.setattr(pilco_cartpole, "FRICTION", 0.0)
+    monkeypatch.setattr(pendulum, "FRICTION", 0.0)
+    m, M, L, g = pilco_cartpole.POLE_MASS, pilco_cartpole.CART_MASS, pilco_cartpole.POLE_LENGTH, pilco_cartpole.GRAVITY
+
+    def cart_energy(s):
+        _, xd, th, thd = s
+        kinetic = (M + m) * xd**2 / 2 + m * xd * (L / 2) * math.cos(th) * thd + (m * L**2 / 3) * thd**2 / 2
+        return kinetic - m * g * (L / 2) * math.cos(th)
+
+    def pend_energy(s):
+        th, thd = s
+        inertia, arm = pendulum.MASS * pendulum.LENGTH**2 / 3, pendulum.LENGTH / 2
+        return inertia * thd**2 / 2 - pendulum.MASS * g * arm * math.cos(th)
+
+    for deriv, energy, state in (
+        (pilco_cartpole.cartpole_deriv, cart_energy, np.array([0.0, 0.3, 2.0, 1.0])),
+        (pendulum.pendulum_deriv, pend_energy, np.array([2.5, -1.0])),
+    ):
+        start = energy(state)
+        for _ in range(40):
+            state = rk4(deriv, state, 0.0, 0.1, 10)
+        assert abs(energy(state) - start) < 1e-4
+
+
+def test_pendulum_needs_a_pump_and_success_means_holding_the_tip_up():
+    # full torque one way from hanging still: gravity's torque (up to 4.9 N m) wins before the rod gets near the top
+    env = gym.make("reverie/PendulumSwingUp-v0")
+    env.reset(seed=0)
+    env.unwrapped.state = np.zeros(2)
+    highest = max(abs(env.step(np.ones(1, np.float32))[0][0]) for _ in range(40))
+    assert highest < math.pi / 2
+    # held exactly upright: success once the last 10 steps (1 s) were all within the radius
+    env.reset(seed=0)
+    env.unwrapped.state = np.array([math.pi, 0.0])
+    flags = [env.step(np.zeros(1, np.float32))[4]["is_success"] for _ in range(10)]
+    assert flags == [False] * 9 + [True]
+
+
+@pytest.mark.parametrize("env_id", ["reverie/PilcoCartPole-v0", "reverie/PendulumSwingUp-v0"])
+def test_the_cost_table_measures_the_tip_distance_as_the_env_does(env_id):
+    # z^T Q z over z = [obs, sin, cos] minus the target must be the env's squared tip distance, and the reward
+    # the env pays is minus PILCO's saturating cost with the table's width
+    env = gym.make(env_id).unwrapped
+    task = PILCO_TASKS[env_id]
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        env.reset(seed=0)
+        env.state = rng.normal(size=env.state.shape) * 2
+        obs = env.state.copy()
+        a = obs[list(task.angles)]
+        d = np.concatenate([obs, np.sin(a), np.cos(a)]) - task.z_target()
+        assert math.isclose(d @ task.Q @ d, env.tip_distance() ** 2, rel_tol=1e-9, abs_tol=1e-12)
+    env.state = np.array(task.target, dtype=float)
+    obs, reward, *_ = env.step(np.zeros(1, np.float32))
+    a = obs[list(task.angles)]
+    d = np.concatenate([obs, np.sin(a), np.cos(a)]) - task.z_target()
+    assert math.isclose(reward, math.exp(-(d @ task.Q @ d) / (2 * task.width**2)) - 1, rel_tol=1e-9)
+
+
+def test_every_known_cost_fits_its_env():
+    for env_id, task in PILCO_TASKS.items():
+        env = gym.make(env_id)
+        dim = env.observation_space.shape[0]
+        assert len(task.target) == dim == len(task.start_mean) == len(task.start_std), env_id
+        assert task.Q.shape == (dim + 2 * len(task.angles),) * 2, env_id
+        assert np.allclose(task.Q, task.Q.T) and np.linalg.eigvalsh(task.Q).min() > -1e-12, env_id
