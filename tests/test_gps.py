@@ -90,6 +90,7 @@ def test_gps_resumes_at_an_iteration_boundary_identically(tmp_path):
         ("Pendulum-v1", [], ["known cost"]),
         ("reverie/PointMass2D-v0", ["kl_step=0"], ["kl_step"]),
         ("reverie/PointMass2D-v0", ["samples_per_condition=1"], ["samples_per_condition"]),
+        ("reverie/TwoLinkArm-v0", ["num_conditions=5"], ["num_conditions must be at most 4"]),
     ],
 )
 def test_bad_input_for_gps_is_one_line(capsys, tmp_path, env, sets, words):
@@ -100,4 +101,4 @@ def test_bad_input_for_gps_is_one_line(capsys, tmp_path, env, sets, words):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("reverie: error:")
     assert all(word in err[0] for word in words), err
-    assert not (tmp_path / "r" / "summary.json").exists()
+    assert not (tmp_path / "r").exists()  # refused before the run directory is made

@@ -145,6 +145,8 @@ def _list(args) -> int:
 
     from reverie.algorithms import ALGORITHMS
     from reverie.bench import SUITES
+    from reverie.envs.costs import KNOWN_COSTS
+    from reverie.envs.pilco_costs import PILCO_TASKS
 
     print("algorithms:")
     for name, module in ALGORITHMS.items():
@@ -153,7 +155,10 @@ def _list(args) -> int:
     for env_id in sorted(k for k in gym.registry if k.startswith("reverie/")):
         print(f"  {env_id}")
     print("  ...and any Gymnasium env with Discrete spaces for the tabular algorithms (e.g. FrozenLake-v1),")
-    print("  or with a 1-D Box observation space for pets and mpc (e.g. Pendulum-v1)")
+    print("  or with a 1-D Box observation space for pets and mpc (e.g. Pendulum-v1);")
+    print("  pilco runs on the envs with a PILCO task (start distribution and saturating cost):")
+    print(f"    {', '.join(PILCO_TASKS)}")
+    print(f"  gps on those with a known cost and target conditions: {', '.join(KNOWN_COSTS)}")
     print("suites:")
     for name, text in SUITES.items():
         print(f"  {name:22s} {text}")

@@ -24,13 +24,16 @@ ALGORITHMS: dict[str, ModuleType] = {
 }
 
 
-def check_env_fits(name: str, env) -> None:
-    """Raise UserError when algorithm ``name`` cannot run on ``env`` (checked before a run starts)."""
+def check_env_fits(name: str, env, config=None) -> None:
+    """Raise UserError when algorithm ``name`` cannot run on ``env`` (checked before a run starts); with ``config``,
+    also when that config asks for more than the env offers (the module's optional ``check_config(env, config)``)."""
     module = get_algorithm(name)
     if hasattr(module, "check_env"):
         module.check_env(env)
     else:  # the tabular family
         discrete_sizes(env, name)
+    if config is not None and hasattr(module, "check_config"):
+        module.check_config(env, config)
 
 
 def get_algorithm(name: str) -> ModuleType:

@@ -93,14 +93,19 @@ def check_env(env: gym.Env) -> None:
         raise UserError(f"gps needs fixed-length episodes with target conditions; '{env_id}' has none")
 
 
+def check_config(env: gym.Env, config: Config) -> None:
+    """Called by the runner before the run directory exists: the env must offer ``num_conditions`` targets."""
+    offered = len(env.unwrapped.TRAIN_TARGETS)
+    if config.num_conditions > offered:
+        raise UserError(f"num_conditions must be at most {offered} for {env.spec.id}; got {config.num_conditions}")
+
+
 def train(env: gym.Env, config: Config, run) -> dict:
     """Run mirror-descent GPS until ``config.iterations`` or the budget is spent; then test the network alone."""
     check_env(env)
     cost, steps = cost_fn(env.spec.id), env.spec.max_episode_steps
-    targets = env.unwrapped.TRAIN_TARGETS
-    if config.num_conditions > len(targets):
-        raise UserError(f"num_conditions must be at most {len(targets)} for {env.spec.id}")
-    targets = targets[: config.num_conditions]
+    check_config(env, config)
+    targets = env.unwrapped.TRAIN_TARGETS[: config.num_conditions]
     dx, du = env.observation_space.shape[0], env.action_space.shape[0]
     conditions, n = len(targets), config.samples_per_condition
     torch.manual_seed(run.seed)  # weight initialisation

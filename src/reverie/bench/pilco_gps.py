@@ -1,15 +1,21 @@
-"""Suite ``pilco_gps``: the two trajectory-centric, uncertainty-aware methods of the curriculum on their papers' tasks.
+"""Suite ``pilco-gps``: PILCO and Guided Policy Search on their papers' tasks, beside PETS, SAC and TorchRL's PILCO.
 
-- PILCO (Deisenroth & Rasmussen 2011) on its cart-pole swing-up: trials (of 4 s, the random one counted) until the
-  pole is up and held for the last second, per seed; the paper needs ~17.5 s of interaction (~4-5 trials after the
-  random one), our target is <= 15 trials; the pendulum swing-up within 10 trials.
-- The cost of PILCO's policy gradient: one 40-step analytic rollout + backward at 100 / 200 / 350 GP points
-  (cart-pole sizes: 4 outputs, 6 inputs, 50 RBF centres), and its peak memory, each in a fresh process.
-- GPS (guided policy search) on the two-link arm: the evaluation success rate its runs report.
+- PILCO (Deisenroth & Rasmussen 2011) cart-pole swing-up: the first trial (of 4 s, the random one counted) that ends
+  with the tip within 0.1 m of its target for the last second, per seed; target <= 15 trials (the paper: ~17.5 s of
+  interaction); the pendulum swing-up within 10. PETS (reverie, known reward) and SB3 SAC on the same envs, as real
+  interaction seconds to the first success (``benchmarks/peers/sb3_reverie_env.py`` runs the shared SAC script on a
+  reverie env).
+- The cost of one PILCO policy step (40-step analytic rollout + backward) at 100 / 200 / 350 GP points, each size in
+  a fresh process, against TorchRL 0.14.1's PILCO at the same sizes on InvertedPendulum-v5
+  (``benchmarks/peers/torchrl_pilco.py``); and whether both balance that pendulum.
+- GPS on the two-link arm: 15 iterations x 4 conditions x 5 samples; the network alone on training and held-out targets.
+
+Run directories and peer results are kept under ``out/runs``: running the suite again resumes or reuses them.
 """
 
 from __future__ import annotations
 
+import json
 import resource
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -18,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from reverie.bench.peers import run_peer
 from reverie.bench.stats import mean_band
 from reverie.envs.pilco_costs import pilco_task
-from reverie.errors import UserError
 from reverie.models.controllers import RBFController
 from reverie.models.gp import GPModel
 from reverie.planners.moment_rollout import RolloutSpec, rollout
@@ -28,7 +34,18 @@ from reverie.runner.progress import RunProgress
 from reverie.runner.train import start_seeds
 
 CARTPOLE, PENDULUM, ARM = "reverie/PilcoCartPole-v0", "reverie/PendulumSwingUp-v0", "reverie/TwoLinkArm-v0"
-SECONDS_PER_TRIAL = 4.0  # 40 steps of 0.1 s
+INVERTED = "InvertedPendulum-v5"
+DT, TRIAL_S = 0.1, 4.0  # all three PILCO envs step 0.1 s; a reverie trial is 40 steps
+POINTS = (100, 200, 350)
+GPS_EPISODES = 15 * 4 * 5  # gps defaults: iterations x num_conditions x samples_per_condition
+# PETS as in the pets suite (iCEM, 5 particles), one random trial as PILCO, 3 s of look-ahead for a swing-up
+PETS_SETS = {"planner": "icem", "num_particles": "5", "population_size": "300", "num_iterations": "3",
+             "planner_elites": "10", "planning_horizon": "30", "random_steps": "40"}  # fmt: skip
+PEER_SEEDS, SAC_STEPS = 3, 20_000  # SAC: 2000 s of interaction, > 30x PILCO's budget
+# InvertedPendulum-v5 cut to TorchRL's 100-step evaluation; ~40 random trials give TorchRL's ~200 random steps
+INVERTED_KWARGS, INVERTED_SETS = {"max_episode_steps": "100"}, {"random_trials": "40", "num_centres": "10"}
+LOCAL_PEERS = Path(__file__).resolve().parents[3] / "benchmarks" / "peers"  # absolute: run_peer joins it as is
+TORCHRL_README = {"100": [0.9, 1700], "200": [2.7, 5500], "350": [19.0, 10600]}  # s per step, peak MB (quiet)
 
 
 def _check(name, value, target, passed) -> dict:
@@ -36,28 +53,67 @@ def _check(name, value, target, passed) -> dict:
     return {"name": name, "value": round(value, 4), "target": target, "passed": bool(passed)}
 
 
-def _first_success(summary: dict):
-    """1-based trial (the random one counted) of the first success, or None."""
-    flags = summary.get("episode_success") or []
-    return next((i + 1 for i, ok in enumerate(flags) if ok), None)
+def first_success(flags) -> int | None:
+    """1-based index of the first True in per-episode success flags (the random trial counted), or None."""
+    return next((i + 1 for i, ok in enumerate(flags or []) if ok), None)
 
 
-def policy_step_cost(points: int, repeats: int = 3) -> dict:
-    """Seconds of one 40-step rollout + backward at ``points`` GP points, and this process's peak memory (MB).
+def interaction_s(first: int | None, trial_s: float = TRIAL_S) -> float | None:
+    """Real interaction seconds until the end of trial ``first`` (None: never)."""
+    return None if first is None else round(first * trial_s, 2)
 
-    Run it in a fresh process: ru_maxrss is a high-water mark. Random data and hyperparameters of the right scale:
-    the cost depends on the sizes only.
-    """
+
+def sac_seconds_to_success(rows: list[dict], dt: float = DT) -> float | None:
+    """Seconds of interaction until the first episode that ``sb3_reverie_env.py`` logged as a success."""
+    return next((round(r["env_steps"] * dt, 2) for r in rows if r.get("success")), None)
+
+
+def median_s(seconds: list, budget_s: float) -> float:
+    """Median seconds to success, a seed that never succeeded counted at its budget (so a lower bound)."""
+    return float(np.median([budget_s if s is None else s for s in seconds]))
+
+
+def iteration_times(rows: list[dict]) -> list[float]:
+    """GPS iteration seconds from metrics rows: each iteration's episodes log the previous iteration's time."""
+    values = [r.get("time/iteration_s", 0.0) for r in rows]
+    return [v for prev, v in zip([0.0, *values], values, strict=False) if v > 0 and v != prev]
+
+
+def _returns(runs: list[dict], trials: int) -> dict:
+    return mean_band(np.array([s["episode_returns"][:trials] for s in runs]))
+
+
+def _metrics(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def _runs(out: Path, algo: str, env_id: str, seeds, episodes: int, sets=None, env_kwargs=None) -> list[dict]:
+    return start_seeds(
+        seeds, 2, out, show=False, reuse=True, algo=algo, env_id=env_id, episodes=episodes, steps=None,
+        overrides=dict(sets or {}), env_kwargs=dict(env_kwargs or {}), checkpoint_every=1,
+    )  # fmt: skip
+
+
+def policy_step_cost(points: int, env_id: str = CARTPOLE, centres: int = 50, repeats: int = 3) -> dict:
+    """Seconds (wall, CPU) of one 40-step analytic rollout + backward at ``points`` GP points on ``env_id``'s sizes,
+    and this process's peak memory (MB); run it in a fresh process (ru_maxrss is a high-water mark). Random data of
+    the right scale: the cost depends on the sizes only."""
     torch.set_num_threads(1)
-    rng = np.random.default_rng(0)
-    gp = GPModel(6, 4, max_points=points, iterations=5)
-    gp.fit(rng.normal(size=(points, 6)), 0.1 * rng.normal(size=(points, 4)))
-    task = pilco_task(CARTPOLE)
-    one = torch.ones(1, dtype=torch.float64)
-    spec = RolloutSpec([2], -one, one, torch.as_tensor(task.z_target()), torch.as_tensor(task.Q) / task.width**2)
-    eye = torch.eye(5, dtype=torch.float64)
-    ctrl = RBFController(5, 1, 50, torch.zeros(5, dtype=torch.float64), 0.1 * eye, torch.Generator().manual_seed(0))
-    m0, S0 = torch.zeros(4, dtype=torch.float64), 0.01 * torch.eye(4, dtype=torch.float64)
+    task, rng, f64 = pilco_task(env_id), np.random.default_rng(0), torch.float64
+    one = torch.ones(1, dtype=f64)
+    W = torch.as_tensor(task.Q) / task.width**2
+    spec = RolloutSpec(list(task.angles), -one, one, torch.as_tensor(task.z_target()), W)
+    dim = len(task.start_mean)
+    in_dim = len(spec.input_dims(dim))
+    gp = GPModel(in_dim + 1, dim, max_points=points, iterations=5)
+    gp.fit(rng.normal(size=(points, in_dim + 1)), 0.1 * rng.normal(size=(points, dim)))
+    zero, eye, generator = (
+        torch.zeros(in_dim, dtype=f64),
+        torch.eye(in_dim, dtype=f64),
+        torch.Generator().manual_seed(0),
+    )
+    ctrl = RBFController(in_dim, 1, centres, zero, 0.1 * eye, generator)
+    m0, S0 = torch.tensor(task.start_mean, dtype=f64), torch.diag(torch.tensor(task.start_std, dtype=f64) ** 2)
     wall, cpu = [], []
     for _ in range(repeats):
         started, started_cpu = time.perf_counter(), time.process_time()
@@ -69,78 +125,142 @@ def policy_step_cost(points: int, repeats: int = 3) -> dict:
     return {"points": points, "wall_s": round(min(wall), 4), "cpu_s": round(min(cpu), 4), "peak_mb": round(peak, 1)}
 
 
-def _pilco_runs(out: Path, env_id: str, seeds, episodes: int) -> list[dict]:
-    return start_seeds(
-        seeds, 2, out, show=False, reuse=True, algo="pilco", env_id=env_id, episodes=episodes,
-        steps=None, overrides={}, env_kwargs={}, checkpoint_every=1,
-    )  # fmt: skip
+def _step_costs(env_id: str, centres: int) -> list[dict]:
+    costs = []
+    for points in POINTS:
+        with ProcessPoolExecutor(max_workers=1) as pool:  # a fresh process per size: its own peak memory
+            costs.append(pool.submit(policy_step_cost, points, env_id, centres).result())
+    return costs
 
 
-def pilco(out: Path, seeds, cart_trials: int, pendulum_seeds, pendulum_trials: int = 10) -> tuple[list, dict, dict]:
-    """PILCO's swing-ups: per seed, the first trial that ends up and held; targets <= 15 and <= 10 trials."""
-    checks, curves, facts = [], {}, {}
-    for name, env_id, chosen, trials, target in (
-        ("cart-pole", CARTPOLE, seeds, cart_trials, 15),
-        ("pendulum", PENDULUM, pendulum_seeds, pendulum_trials, 10),
-    ):
-        summaries = _pilco_runs(out / name, env_id, chosen, trials)
-        firsts = [_first_success(s) for s in summaries]
-        rate = float(np.mean([f is not None and f <= target for f in firsts]))
-        checks.append(_check(f"pilco {name}: share of seeds up and held within {target} trials", rate, "1.0",
-                             rate == 1.0))  # fmt: skip
-        facts[f"pilco_{name}_first_success_trial"] = firsts
-        facts[f"pilco_{name}_interaction_s"] = [None if f is None else f * SECONDS_PER_TRIAL for f in firsts]
-        facts[f"pilco_{name}_wall_s"] = [s["wall_s"] for s in summaries]
-        returns = np.array([s["episode_returns"][:trials] for s in summaries])
-        curves[f"pilco_{name}"] = {
-            "title": f"PILCO {env_id}: return per trial ({len(chosen)} seeds; trial 1 random)",
-            "xlabel": "trial (4 s)", "ylabel": "return (minus the saturating cost)",
-            "x": list(range(1, returns.shape[1] + 1)), "series": {"reverie PILCO": mean_band(returns)},
-        }  # fmt: skip
-    return checks, curves, facts
+def swingup(out: Path, name: str, env_id: str, seeds, trials: int, target: int, peers: bool) -> tuple:
+    """PILCO's swing-up on ``env_id``: per seed the first trial up and held, its interaction seconds, the time per
+    policy optimisation; with ``peers``, PETS and SAC's seconds to their first success beside it."""
+    runs = _runs(out / name, "pilco", env_id, seeds, trials)
+    firsts = [first_success(s.get("episode_success")) for s in runs]
+    rate = float(np.mean([f is not None and f <= target for f in firsts]))
+    checks = [_check(f"pilco {name}: share of seeds up and held within {target} trials", rate, "1.0", rate == 1.0)]
+    rows = [r for s in seeds for r in _metrics(out / name / f"seed_{s}")]
+    opt_s = [r["time/policy_opt_s"] for r in rows if "time/policy_opt_s" in r]
+    seconds = [interaction_s(f) for f in firsts]
+    facts = {f"pilco_{name}_first_success_trial": firsts, f"pilco_{name}_interaction_s": seconds,
+             f"pilco_{name}_policy_opt_s_median": round(float(np.median(opt_s)), 2) if opt_s else None,
+             f"pilco_{name}_policy_opt_s_max": round(max(opt_s), 2) if opt_s else None,
+             f"pilco_{name}_peak_memory_mb": max(s.get("peak_memory_mb", 0.0) for s in runs),
+             f"pilco_{name}_wall_s": [s["wall_s"] for s in runs]}  # fmt: skip
+    series = {f"reverie PILCO ({len(seeds)} seeds)": _returns(runs, trials)}
+    if peers:
+        pets = _runs(out / f"{name}-pets", "pets", env_id, seeds[:PEER_SEEDS], trials, PETS_SETS)
+        pets_s = [interaction_s(first_success(s.get("episode_success"))) for s in pets]
+        ratio = median_s(pets_s, trials * TRIAL_S) / median_s(seconds, trials * TRIAL_S)
+        checks.append(_check(f"{name}: PETS / PILCO median interaction s to success", ratio, "report", True))
+        facts[f"pets_{name}_interaction_s"] = pets_s
+        series[f"reverie PETS (iCEM, {len(pets)} seeds)"] = _returns(pets, trials)
+        script, label = str(LOCAL_PEERS / "sb3_reverie_env.py"), f"{name}: SAC / PILCO median interaction s to success"
+        sac = [run_peer("sb3", script, [env_id, str(SAC_STEPS), str(s)], 7200, out / f"peers/sac-{name}-{s}.json")
+               for s in range(PEER_SEEDS)]  # fmt: skip
+        error = next((p["error"] for p in sac if p["error"]), None)
+        if error:
+            checks.append(_check(label, None, f"report (not measured: {error})", False))
+        else:  # a SAC seed that never succeeds counts at its budget: the ratio is then a lower bound
+            sac_s = [sac_seconds_to_success(p["rows"]) for p in sac]
+            ratio = median_s(sac_s, SAC_STEPS * DT) / median_s(seconds, trials * TRIAL_S)
+            checks.append(_check(label, ratio, "report", True))
+            facts[f"sac_{name}_interaction_s"] = sac_s
+    curve = {"title": f"{env_id}: return per trial of 4 s (trial 1 random)", "xlabel": "trial", "series": series,
+             "ylabel": "return (minus the saturating cost)", "x": list(range(1, trials + 1))}  # fmt: skip
+    return checks, curve, facts
+
+
+def inverted(out: Path, seeds, episodes: int, peers: bool) -> tuple[list, dict]:
+    """Time per policy step against TorchRL's PILCO at 100 / 200 / 350 GP points (InvertedPendulum-v5 sizes: 4 states,
+    RBF with 10 centres, 40 steps), peak memory, and whether each balances the pendulum for 100 steps."""
+    ours = _step_costs(INVERTED, 10)
+    runs = _runs(out / "inverted", "pilco", INVERTED, seeds, episodes, INVERTED_SETS, INVERTED_KWARGS)
+    balanced = [first_success([n >= 100 for n in s["episode_lengths"]]) for s in runs]
+    share, peak = float(np.mean([b is not None for b in balanced])), ours[-1]["peak_mb"]
+    checks = [
+        _check("pilco InvertedPendulum-v5: share of seeds with a 100-step trial", share, "1.0", share == 1.0),
+        _check("pilco, InvertedPendulum sizes: peak memory at 350 points (MB)", peak, "< 1024", peak < 1024),
+    ]
+    steps = [None if b is None else int(sum(s["episode_lengths"][:b])) for b, s in zip(balanced, runs, strict=True)]
+    facts = {
+        "pilco_inverted_policy_step": ours,
+        "pilco_inverted_first_balanced_trial": balanced,
+        "pilco_inverted_real_steps_to_balance": steps,
+        "torchrl_readme_s_per_step_and_peak_mb": TORCHRL_README,
+    }
+    if not peers:
+        return checks, facts
+    script, theirs = str(LOCAL_PEERS / "torchrl_pilco.py"), {}
+    for points in POINTS:  # 4 policy steps each, the first (warm-up) left out of the median
+        result = run_peer(
+            "torchrl", script, ["step-cost", str(points), "4"], 3600, out / f"peers/torchrl-{points}.json"
+        )
+        timed = [r for r in result["rows"] if "policy_step" in r][1:]
+        if result["error"] or not timed:
+            theirs = {"error": result["error"] or "no policy step logged"}
+            break
+        theirs[points] = {key: float(np.median([r[key] for r in timed])) for key in ("wall_s", "cpu_s")}
+        theirs[points]["peak_mb"] = max(r.get("peak_mb", 0.0) for r in result["rows"])
+    balance = run_peer("torchrl", script, ["balance", "0"], 7200, out / "peers/torchrl-balance.json")
+    evals = [r for r in balance["rows"] if "eval_steps" in r]
+    facts.update(torchrl_policy_step=theirs, torchrl_balance=balance["error"] or evals)
+    for points, cost in list(zip(POINTS, ours, strict=True))[1:]:  # the goal is set at 200 and 350 points
+        label = f"pilco policy step at {points} points: TorchRL CPU s / reverie CPU s"
+        if "error" in theirs:
+            checks.append(_check(label, None, f">= 10 (not measured: {theirs['error']})", False))
+        else:
+            ratio = theirs[points]["cpu_s"] / cost["cpu_s"]
+            checks.append(_check(label, ratio, ">= 10", ratio >= 10))
+    if not balance["error"]:  # its step_count reaches 99 in a full 100-step evaluation (shared/peers/README.md)
+        done = any(r["eval_steps"] >= r["eval_horizon"] - 1 for r in evals)
+        checks.append(_check("TorchRL PILCO balances (an evaluation of 99+ of 100 steps)", float(done), "report", True))
+    return checks, facts
 
 
 def gps(out: Path, seeds, episodes: int) -> tuple[list, dict]:
-    """GPS on the two-link arm through the registry; not measured when this checkout has no GPS."""
-    try:
-        summaries = start_seeds(
-            seeds, 2, out / "gps-arm", show=False, reuse=True, algo="gps", env_id=ARM, episodes=episodes,
-            steps=None, overrides={}, env_kwargs={}, checkpoint_every=1,
-        )  # fmt: skip
-    except UserError as error:
-        return [_check("gps two-link arm: evaluation success rate", None, f"report ({error})", False)], {}
-    rates = [s.get("eval_success_rate") for s in summaries]
-    mean = float(np.mean([r for r in rates if r is not None])) if any(r is not None for r in rates) else None
-    return [_check("gps two-link arm: mean evaluation success rate", mean, "report", mean is not None)], {
-        "gps_arm_eval_success_rate": rates
-    }
+    """GPS on the two-link arm: the network alone on the 4 training and 4 held-out targets, time per iteration."""
+    runs = _runs(out / "gps-arm", "gps", ARM, seeds, episodes)
+    train = float(np.mean([s["eval_success_rate_train"] for s in runs]))
+    held = float(np.mean([s["eval_success_rate_heldout"] for s in runs]))
+    times = [t for s in seeds for t in iteration_times(_metrics(out / "gps-arm" / f"seed_{s}"))]
+    checks = [_check(f"gps arm: network alone within 0.05, {what} targets (share of test episodes)", rate, ">= 0.9",
+                     rate >= 0.9) for what, rate in (("training", train), ("held-out", held))]  # fmt: skip
+    facts = {"gps_arm_eval_success_rate": [s["eval_success_rate"] for s in runs],
+             "gps_arm_iterations": [s["gps_iterations"] for s in runs],
+             "gps_iteration_s_median": round(float(np.median(times)), 3) if times else None,
+             "gps_peak_memory_mb": max(s.get("peak_memory_mb", 0.0) for s in runs)}  # fmt: skip
+    return checks, facts
 
 
 def run(runs: int | None = None, quick: bool = False, show: bool = False, out: Path | None = None) -> dict:
-    """Run the suite; ``runs`` overrides the seed count (5), ``quick`` is 1 seed, 8 cart-pole trials."""
+    """Run the suite; ``runs`` overrides the seed count (5); ``quick``: 1 seed, fewer trials, no PETS or peers."""
     seeds = list(range(runs if runs is not None else (1 if quick else 5)))
-    cart_trials = 8 if quick else 15
-    out = Path(out or "bench-results/pilco_gps") / "runs"
-    with RunProgress("pilco_gps", 3, "experiments", enabled=show) as progress:
-        progress.show("PILCO policy-gradient cost at 100 / 200 / 350 GP points")
-        costs = []
-        for points in (100, 200, 350):
-            with ProcessPoolExecutor(max_workers=1) as pool:  # a fresh process per size: its own peak memory
-                costs.append(pool.submit(policy_step_cost, points).result())
+    cart_trials, pendulum_trials = (8, 6) if quick else (15, 10)
+    out = Path(out or "bench-results/pilco-gps") / "runs"  # run directories and peer results; not committed
+    with RunProgress("pilco-gps", 4, "experiments", enabled=show) as progress:
+        beside = "" if quick else ", PETS, SAC"
+        progress.show(f"PILCO cart-pole swing-up, {len(seeds)} seeds x {cart_trials} trials{beside}")
+        checks, cart_curve, facts = swingup(out, "cart-pole", CARTPOLE, seeds, cart_trials, 15, not quick)
         progress.advance(1)
-        progress.show(f"PILCO cart-pole ({len(seeds)} seeds x {cart_trials} trials) and pendulum swing-ups")
-        checks, curves, facts = pilco(out, seeds, cart_trials, seeds[:3])
-        facts["pilco_policy_step"] = costs
-        at_350 = costs[-1]
-        checks.append(_check("pilco: rollout + gradient at 350 points (CPU s)", at_350["cpu_s"], "< 1",
-                             at_350["cpu_s"] < 1))  # fmt: skip
-        checks.append(_check("pilco: peak memory at 350 points (MB)", at_350["peak_mb"], "< 1024",
-                             at_350["peak_mb"] < 1024))  # fmt: skip
+        progress.show(f"PILCO pendulum swing-up, {min(3, len(seeds))} seeds x {pendulum_trials} trials{beside}")
+        more, pendulum_curve, more_facts = swingup(out, "pendulum", PENDULUM, seeds[:3], pendulum_trials, 10, not quick)
+        checks, facts = checks + more, {**facts, **more_facts}
+        progress.advance(1)
+        progress.show(
+            "PILCO policy-step cost at 100 / 200 / 350 GP points; InvertedPendulum-v5"
+            + ("" if quick else " beside TorchRL")
+        )
+        facts["pilco_cartpole_policy_step"] = _step_costs(CARTPOLE, 50)
+        more, more_facts = inverted(out, seeds[:1] if quick else seeds[:2], 45 if quick else 55, not quick)
+        checks, facts = checks + more, {**facts, **more_facts}
         progress.advance(1)
         progress.show(f"GPS on the two-link arm, {len(seeds)} seeds")
-        # GPS's defaults: 15 iterations x 4 conditions x 5 samples = 300 episodes (quick: 8 iterations)
-        gps_checks, gps_facts = gps(out, seeds, 160 if quick else 300)
-        checks, facts = checks + gps_checks, {**facts, **gps_facts}
+        more, more_facts = gps(out, seeds, 8 * 4 * 5 if quick else GPS_EPISODES)
+        checks, facts = checks + more, {**facts, **more_facts}
         progress.advance(1)
-    facts["seeds"] = len(seeds)
-    return {"suite": "pilco_gps", "runs": {"seeds": len(seeds)}, "checks": checks, "curves": curves, "timing": facts}
+    facts["peak_memory_mb_suite_process"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    facts.update({"seeds": len(seeds), "cart_trials": cart_trials, "pendulum_trials": pendulum_trials})
+    curves = {"pilco_cartpole": cart_curve, "pilco_pendulum": pendulum_curve}
+    return {"suite": "pilco-gps", "runs": {"seeds": len(seeds)}, "checks": checks, "curves": curves, "timing": facts}

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import torch
 
+from reverie.envs import pendulum, pilco_cartpole
 from reverie.envs.cartpole import HALF_LENGTH, SWINGUP_LENGTH_SCALE, SWINGUP_TARGET, THETA_THRESHOLD, X_THRESHOLD
 from reverie.envs.point_mass import GOAL as POINT_GOAL
 from reverie.envs.point_mass import GOAL_RADIUS, REST_SPEED
@@ -45,6 +46,21 @@ def swingup_reward(obs, act, next_obs):
     tip_x, tip_y = x + 2 * HALF_LENGTH * sin, 2 * HALF_LENGTH * cos
     d2 = (tip_x - SWINGUP_TARGET[0]) ** 2 + (tip_y - SWINGUP_TARGET[1]) ** 2
     return torch.exp(-d2 / SWINGUP_LENGTH_SCALE**2)
+
+
+# -- PILCO's swing-ups (src/reverie/envs/pilco_cartpole.py, pendulum.py): minus the saturating cost ------------------
+def pilco_cartpole_reward(obs, act, next_obs):
+    """exp(-d^2 / (2 * 0.25^2)) - 1, d = distance of the tip (x + l sin th, -l cos th) from the upright tip (0, l)."""
+    x, theta, length = next_obs[..., 0], next_obs[..., 2], pilco_cartpole.POLE_LENGTH
+    d2 = (x + length * torch.sin(theta)) ** 2 + (length * (torch.cos(theta) + 1)) ** 2
+    return torch.exp(-d2 / (2 * pilco_cartpole.COST_WIDTH**2)) - 1
+
+
+def pendulum_swingup_reward(obs, act, next_obs):
+    """exp(-d^2 / (2 * 0.5^2)) - 1, d = distance of the tip (l sin th, -l cos th) from the upright tip (0, l)."""
+    theta = next_obs[..., 0]
+    d2 = pendulum.LENGTH**2 * (torch.sin(theta) ** 2 + (torch.cos(theta) + 1) ** 2)
+    return torch.exp(-d2 / (2 * pendulum.COST_WIDTH**2)) - 1
 
 
 # -- reverie point mass (src/reverie/envs/point_mass.py) -------------------------------------------------------------
@@ -111,6 +127,9 @@ _TABLE: dict[str, tuple[Fn, Fn]] = {
     "reverie/CartPoleContinuous-v0": (cartpole_reward, cartpole_termination),
     "reverie/CartPoleSwingUp-v0": (swingup_reward, never_terminates),
     "reverie/PointMass-v0": (point_mass_reward, point_mass_termination),
+    "reverie/PilcoCartPole-v0": (pilco_cartpole_reward, never_terminates),
+    "reverie/PendulumSwingUp-v0": (pendulum_swingup_reward, never_terminates),
+    "reverie/PendulumBalance-v0": (pendulum_swingup_reward, never_terminates),
     "Pendulum-v1": (pendulum_reward, never_terminates),
     "MountainCarContinuous-v0": (mountain_car_reward, mountain_car_termination),
     "InvertedPendulum-v5": (inverted_pendulum_reward, inverted_pendulum_termination),

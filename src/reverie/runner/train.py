@@ -76,7 +76,7 @@ def start_run(algo, env_id, seed, episodes, steps, overrides, env_kwargs, out, c
     module = get_algorithm(algo)
     config = build_config(module.Config, overrides)
     env = make_env(env_id, env_kwargs)
-    check_env_fits(algo, env)
+    check_env_fits(algo, env, config)
     out = Path(out)
     _prepare_dir(out)
     record = {
@@ -195,7 +195,7 @@ def start_seeds(seeds, workers, out, show=True, reuse=False, **kwargs) -> list[d
     out = Path(out)
     module = get_algorithm(kwargs["algo"])  # fail on bad input here, not in every worker
     config = build_config(module.Config, kwargs["overrides"])
-    check_env_fits(kwargs["algo"], make_env(kwargs["env_id"], kwargs["env_kwargs"]))
+    check_env_fits(kwargs["algo"], make_env(kwargs["env_id"], kwargs["env_kwargs"]), config)
     jobs = []
     for seed in seeds:  # validate and claim every directory before any process starts
         run_dir = out / f"seed_{seed}"
