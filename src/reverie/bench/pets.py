@@ -147,7 +147,7 @@ def cartpole(out: Path, seeds, trials: int, gflops: float) -> tuple[list, dict, 
 
 def peers(out: Path, trials: int, returns: np.ndarray, runs: list, seconds_per_step: float) -> tuple[list, dict, dict]:
     """mbrl-lib's PETS at its tutorial settings, and SB3 SAC's real steps to the same threshold."""
-    mbrl = run_peer("mbrl", "mbrl_lib_pets_cartpole.py", [str(min(trials, 3)), "0"], 3600, out / "peers/mbrl.json")
+    mbrl = run_peer("mbrl", "mbrl_lib_pets_cartpole.py", [str(min(trials, 3)), "0"], 7200, out / "peers/mbrl.json")
     checks, series, facts = [], {}, {"mbrl_lib": mbrl["error"] or mbrl["rows"]}
     if mbrl["rows"]:
         last = mbrl["rows"][-1]
