@@ -45,8 +45,8 @@ def test_steps_to_threshold_uses_the_first_window_whose_mean_reaches_it():
     assert steps_to_threshold(returns, end_steps, 190) == 590  # (180 + 200 + 190) / 3 = 190
     assert steps_to_threshold(returns, end_steps, 195) == 790  # (200 + 190 + 200) / 3
     assert steps_to_threshold(returns, end_steps, 197) is None
-    grid = on_step_grid(returns, end_steps, [10, 20, 399, 400, 1000])
-    assert np.isnan(grid[0]) and grid[1:].tolist() == [20, 180, 200, 200]
+    grid = on_step_grid(returns, end_steps, [10, 20, 399, 400, 790, 1000])
+    assert np.isnan(grid[0]) and grid[1:5].tolist() == [20, 180, 200, 200] and np.isnan(grid[5])
 
 
 def test_a_peer_result_is_cached_only_when_it_succeeded(tmp_path, monkeypatch):

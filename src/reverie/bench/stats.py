@@ -49,7 +49,9 @@ def steps_to_threshold(returns, end_steps, threshold: float, window: int = 3) ->
 
 
 def on_step_grid(returns, end_steps, grid) -> np.ndarray:
-    """The return of the last episode finished by each step of ``grid`` (NaN before the first), [len(grid)]."""
-    index = np.searchsorted(np.asarray(end_steps), np.asarray(grid), side="right") - 1
+    """The return of the last episode finished by each step of ``grid``, [len(grid)]: NaN before the first episode
+    ends and after the run's last one (a run that stopped early is not drawn as if it went on)."""
+    end_steps, grid = np.asarray(end_steps), np.asarray(grid)
+    index = np.searchsorted(end_steps, grid, side="right") - 1
     values = np.asarray(returns, dtype=float)[np.maximum(index, 0)]
-    return np.where(index >= 0, values, np.nan)
+    return np.where((index >= 0) & (grid <= end_steps[-1]), values, np.nan)
