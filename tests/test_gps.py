@@ -93,12 +93,10 @@ def test_gps_resumes_at_an_iteration_boundary_identically(tmp_path):
         ("reverie/TwoLinkArm-v0", ["num_conditions=5"], ["num_conditions must be at most 4"]),
     ],
 )
-def test_bad_input_for_gps_is_one_line(capsys, tmp_path, env, sets, words):
+def test_bad_input_for_gps_is_one_line(cli_error, tmp_path, env, sets, words):
     argv = ["train", "gps", "--env", env, "--episodes", "1", "--out", str(tmp_path / "r")]
     for item in sets:
         argv += ["--set", item]
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("reverie: error:")
-    assert all(word in err[0] for word in words), err
+    line = cli_error(argv)
+    assert all(word in line for word in words), line
     assert not (tmp_path / "r").exists()  # refused before the run directory is made

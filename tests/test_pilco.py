@@ -58,14 +58,12 @@ def test_pilco_resumes_identically(tmp_path):
         ("reverie/PilcoCartPole-v0", ["max_points=3"], ["max_points"]),
     ],
 )
-def test_bad_input_for_pilco_is_one_line(capsys, tmp_path, env, sets, words):
+def test_bad_input_for_pilco_is_one_line(cli_error, tmp_path, env, sets, words):
     argv = ["train", "pilco", "--env", env, "--episodes", "1", "--out", str(tmp_path / "r")]
     for item in sets:
         argv += ["--set", item]
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("reverie: error:")
-    assert all(word in err[0] for word in words), err
+    line = cli_error(argv)
+    assert all(word in line for word in words), line
     assert not (tmp_path / "r" / "config.json").exists()
 
 
