@@ -60,9 +60,9 @@ def _pets_runs(out: Path, env_id: str, seeds, sets: dict, steps=None, episodes=N
     for seed, summary in zip(seeds, summaries, strict=True):
         trials = _trials(out / f"seed_{seed}")
         planned_steps = sum(t["env/episode_length"] for t in trials)
-        end_steps = np.cumsum(summary["episode_lengths"])
-        runs.append({"seed": seed, "summary": summary, "trials": trials, "planned_steps": planned_steps})
-        runs[-1]["end_steps"] = end_steps
+        end_steps = np.cumsum(summary["episode_lengths"])  # env steps when each episode ended
+        runs.append({"seed": seed, "summary": summary, "trials": trials, "planned_steps": planned_steps,
+                     "end_steps": end_steps})  # fmt: skip
     return runs
 
 
