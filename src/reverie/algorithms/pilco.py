@@ -186,10 +186,13 @@ def _optimise(controller, model, spec, m0, S0, config, in_dim, act_dim, task, ge
             history.append(float(cost.detach()))
             return cost
 
-        optimizer.step(closure)
+        try:
+            optimizer.step(closure)
+            with torch.no_grad():
+                final = float(rollout(m0, S0, controller, model, spec, config.planning_horizon)[0].sum())
+        except np.linalg.LinAlgError:  # the line search stepped to NaN parameters: this start diverged
+            final = float("nan")
         evaluations += len(history)
-        with torch.no_grad():
-            final = float(rollout(m0, S0, controller, model, spec, config.planning_horizon)[0].sum())
         if np.isfinite(final) and final < best_cost:
             best, best_cost = {k: v.clone() for k, v in controller.state_dict().items()}, final
     controller.load_state_dict(best if best is not None else candidates[0])  # a diverged search changes nothing
