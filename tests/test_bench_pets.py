@@ -14,7 +14,8 @@ def test_a_missing_peer_is_reported_not_measured(tmp_path, monkeypatch):
     assert result["rows"] == [] and "not installed" in result["error"]
 
 
-def test_a_peer_script_runs_and_its_json_lines_are_read(tmp_path, monkeypatch):
+def _fake_peer(tmp_path, monkeypatch, script: str) -> None:
+    """A peer venv 'fake' (this interpreter) whose scripts folder holds ``peer.py`` with ``script``."""
     import sys
 
     venv = tmp_path / "venvs" / "fake" / "bin"
@@ -22,9 +23,13 @@ def test_a_peer_script_runs_and_its_json_lines_are_read(tmp_path, monkeypatch):
     (venv / "python").symlink_to(sys.executable)
     scripts = tmp_path / "peers"
     scripts.mkdir()
-    (scripts / "peer.py").write_text("import json\nprint('noise')\nprint(json.dumps({'trial': 0, 'return': 41.0}))\n")
+    (scripts / "peer.py").write_text(script)
     monkeypatch.setenv("REVERIE_PEER_VENVS", str(tmp_path / "venvs"))
     monkeypatch.setenv("REVERIE_PEERS", str(scripts))
+
+
+def test_a_peer_script_runs_and_its_json_lines_are_read(tmp_path, monkeypatch):
+    _fake_peer(tmp_path, monkeypatch, "import json\nprint('noise')\nprint(json.dumps({'trial': 0, 'return': 41.0}))\n")
     result = peers.run_peer("fake", "peer.py", [], timeout_s=60)
     assert result["error"] is None and result["rows"] == [{"trial": 0, "return": 41.0}]
 
@@ -50,20 +55,13 @@ def test_steps_to_threshold_uses_the_first_window_whose_mean_reaches_it():
 
 
 def test_a_peer_result_is_cached_only_when_it_succeeded(tmp_path, monkeypatch):
-    import sys
-
-    venv = tmp_path / "venvs" / "fake" / "bin"
-    venv.mkdir(parents=True)
-    (venv / "python").symlink_to(sys.executable)
-    scripts = tmp_path / "peers"
-    scripts.mkdir()
     counter = tmp_path / "count"
-    (scripts / "peer.py").write_text(
+    _fake_peer(
+        tmp_path,
+        monkeypatch,
         f"import json, pathlib\np = pathlib.Path({str(counter)!r})\nn = int(p.read_text()) + 1 if p.exists() else 1\n"
-        "p.write_text(str(n))\nprint(json.dumps({'n': n}))\n"
+        "p.write_text(str(n))\nprint(json.dumps({'n': n}))\n",
     )
-    monkeypatch.setenv("REVERIE_PEER_VENVS", str(tmp_path / "venvs"))
-    monkeypatch.setenv("REVERIE_PEERS", str(scripts))
     cache = tmp_path / "cache" / "peer.json"
     assert peers.run_peer("fake", "peer.py", ["a"], 60, cache)["rows"] == [{"n": 1}]
     assert peers.run_peer("fake", "peer.py", ["a"], 60, cache)["rows"] == [{"n": 1}]  # from the cache
