@@ -10,6 +10,7 @@ import torch
 from gymnasium.utils.env_checker import check_env
 
 import reverie  # noqa: F401  (registers reverie/<Name>-v0)
+from reverie.algorithms import pilco
 from reverie.cli import main
 from reverie.envs import pendulum, pilco_cartpole
 from reverie.envs.pendulum import rk4
@@ -47,6 +48,27 @@ def test_pilco_resumes_identically(tmp_path):
     assert resumed["episode_returns"] == straight["episode_returns"]
     rows = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
     assert all(k in rows[-1] for k in ("policy/expected_cost", "time/policy_opt_s", "model/points"))
+
+
+@pytest.mark.parametrize("broken_calls", [{3}, set(range(10**6))])
+def test_a_line_search_that_breaks_the_controller_counts_as_a_diverged_start(monkeypatch, tmp_path, broken_calls):
+    # L-BFGS's line search can step to NaN parameters, whose RBF kernel then fails its Cholesky inside the rollout.
+    # That start must count as diverged: with one restart, {3} breaks the first start only and the restart's result
+    # is kept; breaking every call keeps the previous controller. Either way the run ends with all its trials.
+    real, calls = pilco.rollout, iter(range(10**6))
+
+    def rollout(*args, **kwargs):
+        if next(calls) in broken_calls:
+            raise np.linalg.LinAlgError("Matrix is not positive definite")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pilco, "rollout", rollout)
+    sets = {**BALANCE, "policy_iterations": "5", "planning_horizon": "10", "policy_restarts": "1"}
+    summary = start_run("pilco", "reverie/PendulumBalance-v0", 0, 2, None, sets, {}, tmp_path / "r", show=False)
+    assert len(summary["episode_returns"]) == 2
+    rows = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    costs = [r["policy/expected_cost"] for r in rows if "policy/expected_cost" in r]
+    assert len(costs) == 1 and math.isfinite(costs[0]) == (broken_calls == {3}), costs
 
 
 @pytest.mark.parametrize(
