@@ -8,9 +8,9 @@ None: PILCO's RBF controller, a deterministic function).
 
 Memory: the E x E output covariance needs, for each output pair (a, b), an n x n matrix Q_ab. Q_ab is
 exp(row term + column term + a rank-D cross term), so it is built from [n, D] factors and never as a
-[n, n, D] tensor; only the E(E+1)/2 distinct pairs are formed (O(E^2 n^2) memory) and, under autograd, they are
-recomputed in the backward pass instead of kept for every rollout step (``_PairTerms``, a hand-written
-backward), so a 40-step rollout holds O(E n D) per step.
+[n, n, D] tensor; only the E(E+1)/2 distinct pairs are formed (O(E^2 n^2) memory, reused scratch). Under autograd
+the forward pass also forms the [n, D + 2] gradient factors of those pairs (``_PairTerms``, a hand-written
+backward), so a 40-step rollout keeps O(E^2 n D) per step and no n x n tensor from one step to the next.
 """
 
 from __future__ import annotations
@@ -25,47 +25,48 @@ class _PairTerms(torch.autograd.Function):
 
     With L_p = exp(U_p Wt_p) [n, n] (Wt [P, D+2, n]: contiguous, the fast layout for bmm), returns
     beta_a^T L_p beta_b [P] and tr(iK_a L_aa) [E] (empty without iK).
-    The backward pass recomputes L instead of storing it, so a rollout under autograd keeps no n x n tensors
-    between steps; it costs one more [n, D+2] x [D+2, n] product and exp per pair.
+    Both outputs are linear in L, so their gradients with respect to U and Wt are fixed [n, D+2] matrices times the
+    incoming scalars: the forward pass forms them while L is at hand, and a rollout under autograd keeps no n x n
+    tensor between steps (nor recomputes one in the backward pass).
     """
 
     @staticmethod
-    def forward(U, Wt, beta_a, beta_b, iK):
+    def forward(ctx, U, Wt, beta_a, beta_b, iK):
         L = torch.bmm(U, Wt, out=_workspace("L", (U.shape[0], U.shape[1], Wt.shape[2]), U.dtype)).exp_()  # [P, n, n]
-        # row-vector products (beta^T L): far faster in bmm than matrix-vector ones at this shape
-        quad = (torch.bmm(beta_a[:, None, :], L).squeeze(1) * beta_b).sum(-1)  # [P]
-        trace = (iK * L[: iK.shape[0]]).sum((-1, -2)) if iK is not None else U.new_zeros(0)
-        return quad, trace
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        ctx.save_for_backward(*inputs[:4])
-        ctx.iK = inputs[4]
+        LK = iK * L[: iK.shape[0]] if iK is not None else None  # [E, n, n]
+        trace = LK.sum((-1, -2)) if iK is not None else U.new_zeros(0)
+        ctx.jacobians = None
+        if not (U.requires_grad or Wt.requires_grad or beta_a.requires_grad or beta_b.requires_grad):
+            # row-vector products (beta^T L): far faster in bmm than matrix-vector ones at this shape
+            return (torch.bmm(beta_a[:, None, :], L).squeeze(1) * beta_b).sum(-1), trace
+        # d quad / d(U Wt) = L * beta_a beta_b^T, so d quad / dU = beta_a * (L (beta_b * Wt^T)) and
+        # d quad / dWt = (beta_a * U)^T L * beta_b; d trace / dU = (iK * L) Wt^T, d trace / dWt = U^T (iK * L).
+        # Each is (skinny) x (n x n), bmm's faster layout here. U's last column and Wt's row D are ones, so the
+        # same products give beta_a^T L and L beta_b (the quad and the gradients with respect to beta).
+        aUL = torch.bmm((U * beta_a[:, :, None]).transpose(1, 2), L)  # [P, D+2, n]
+        bWL = torch.bmm(Wt * beta_b[:, None, :], L.transpose(1, 2))  # [P, D+2, n]
+        D = U.shape[2] - 2
+        bL, Lb = aUL[:, D + 1], bWL[:, D]  # beta_a^T L, L beta_b: [P, n]
+        KU = KW = None
+        if iK is not None:
+            KU = torch.bmm(Wt[: iK.shape[0]], LK.transpose(1, 2)).transpose(1, 2)
+            KW = torch.bmm(U[: iK.shape[0]].transpose(1, 2), LK)
+        ctx.jacobians = (bWL.transpose(1, 2) * beta_a[:, :, None], aUL * beta_b[:, None, :], Lb, bL, KU, KW)
+        return (bL * beta_b).sum(-1), trace
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_quad, grad_trace):
-        U, Wt, beta_a, beta_b = ctx.saved_tensors
-        iK = ctx.iK
-        shape = (U.shape[0], U.shape[1], Wt.shape[2])
-        L = torch.bmm(U, Wt, out=_workspace("L", shape, U.dtype)).exp_()
-        grad_beta_a = grad_beta_b = None  # the dynamics GP's beta is data, the controller's is learned
-        if ctx.needs_input_grad[2]:
-            grad_beta_a = grad_quad[:, None] * torch.stack([torch.mv(Lp, bp) for Lp, bp in zip(L, beta_b, strict=True)])
-        if ctx.needs_input_grad[3]:
-            grad_beta_b = grad_quad[:, None] * torch.bmm(beta_a[:, None, :], L).squeeze(1)
-        # dJ/dL = g_p beta_a beta_b^T (+ g_trace iK on the diagonal pairs); dJ/dA = dJ/dL * L for A = U W^T.
-        # in two reused n x n buffers: fresh ~10 MB temporaries at every step fragment the heap of a long rollout
-        # (glibc keeps the holes; peak memory grew by ~17 MB per step before)
-        G = torch.mul(
-            (grad_quad[:, None] * beta_a)[:, :, None], beta_b[:, None, :], out=_workspace("G", shape, U.dtype)
-        )
-        if iK is not None:
-            for a in range(iK.shape[0]):
-                G[a].add_(iK[a], alpha=float(grad_trace[a]))
-        dA = L.mul_(G)
-        grad_U = torch.bmm(Wt, dA.transpose(1, 2)).transpose(1, 2)  # = dA Wt^T, in bmm's faster layout
-        return grad_U, torch.bmm(U.transpose(1, 2), dA), grad_beta_a, grad_beta_b, None
+        JU, JW, Lb, bL, KU, KW = ctx.jacobians
+        grad_U, grad_Wt = grad_quad[:, None, None] * JU, grad_quad[:, None, None] * JW
+        if KU is not None:
+            E = KU.shape[0]
+            grad_U[:E] += grad_trace[:, None, None] * KU
+            grad_Wt[:E] += grad_trace[:, None, None] * KW
+        # the dynamics GP's beta is data, the controller's is learned
+        grad_beta_a = grad_quad[:, None] * Lb if ctx.needs_input_grad[2] else None
+        grad_beta_b = grad_quad[:, None] * bL if ctx.needs_input_grad[3] else None
+        return grad_U, grad_Wt, grad_beta_a, grad_beta_b, None
 
 
 _WORKSPACE: dict = {}
@@ -93,10 +94,11 @@ def gp_moments(m, S, X, beta, ell, sf2, iK=None):
     il = 1 / ell  # [E, D]
     iN = inp[None] * il[:, None, :]  # [E, n, D]  (X - m) Lambda^-1/2
     # mean: q_ai = sf2_a |B_a|^-1/2 exp(-iN_ai^T B_a^-1 iN_ai / 2), B_a = Lambda^-1/2 S Lambda^-1/2 + I
-    B = il[:, :, None] * S[None] * il[:, None, :] + eye  # [E, D, D]
-    t = torch.linalg.solve(B, iN.transpose(1, 2)).transpose(1, 2)  # [E, n, D] = iN B^-1 (B symmetric)
+    B = il[:, :, None] * S[None] * il[:, None, :] + eye  # [E, D, D], symmetric positive definite
+    chol_B = torch.linalg.cholesky(B)  # one factorisation for the solve and the determinant
+    t = torch.cholesky_solve(iN.transpose(1, 2), chol_B).transpose(1, 2)  # [E, n, D] = iN B^-1
     lb = torch.exp(-(iN * t).sum(-1) / 2) * beta  # [E, n]
-    c = sf2 / torch.sqrt(torch.linalg.det(B))  # [E]
+    c = sf2 / chol_B.diagonal(dim1=-2, dim2=-1).prod(-1)  # [E]: sf2 |B|^-1/2
     M = c * lb.sum(-1)
     # S^-1 cov(x, f_a) = (S + Lambda_a)^-1 sum_i beta_ai q_ai (x_i - m) = sum_i Lambda^-1/2 t_ai lb_ai c_a
     V = ((t * il[:, None, :]) * lb[:, :, None]).sum(1).T * c  # [D, E]
@@ -106,8 +108,11 @@ def gp_moments(m, S, X, beta, ell, sf2, iK=None):
     pa, pb, where = _pairs(E)
     ii = iN * il[:, None, :]  # [E, n, D]  (X - m) Lambda^-1
     k = torch.log(sf2)[:, None] - (iN * iN).sum(-1) / 2  # [E, n]
-    R = S[None] * (il[pa] ** 2 + il[pb] ** 2)[:, None, :] + eye  # [P, D, D]
-    Q = torch.linalg.solve(R, S.expand(len(pa), D, D)) / 2
+    # R = S Lambda_ab + I with Lambda_ab = Lambda_a^-1 + Lambda_b^-1 = s^2 (diagonal) is s^-1 T s for the symmetric
+    # positive definite T = s S s + I, so R^-1 S = s^-1 T^-1 s S (symmetric) and |R| = |T|: one Cholesky of T
+    s = torch.sqrt(il[pa] ** 2 + il[pb] ** 2)  # [P, D]
+    chol_T = torch.linalg.cholesky(s[:, :, None] * S[None] * s[:, None, :] + eye)  # [P, D, D]
+    Q = torch.cholesky_solve(s[:, :, None] * S[None], chol_T) / (2 * s[:, :, None])  # [P, D, D]
     # exponent of Q_ab: z_ai^T Q z_ai + k_ai (rows) + z_bj^T Q z_bj + k_bj (columns) + 2 z_ai^T Q z_bj,
     # written as one product U W^T of [n, D + 2] factors so the n x n matrix is formed once, by one bmm
     ii_a, ii_b = ii[pa], ii[pb]
@@ -118,7 +123,7 @@ def gp_moments(m, S, X, beta, ell, sf2, iK=None):
     U = torch.cat([2 * iiQ, row[:, :, None], ones], -1)
     Wt = torch.cat([ii_b, ones, col[:, :, None]], -1).transpose(1, 2).contiguous()
     quad, trace = _PairTerms.apply(U, Wt, beta[pa], beta[pb], iK)
-    inv_sqrt_det = 1 / torch.sqrt(torch.linalg.det(R))  # [P]
+    inv_sqrt_det = 1 / chol_T.diagonal(dim1=-2, dim2=-1).prod(-1)  # [P]: |R|^-1/2
     second = inv_sqrt_det * quad
     if iK is not None:
         second = torch.cat([second[:E] + sf2 - inv_sqrt_det[:E] * trace, second[E:]])
