@@ -133,7 +133,11 @@ def test_gps_checks_the_network_on_training_and_held_out_targets(tmp_path, monke
     monkeypatch.setattr(pilco_gps, "_runs", runs)
     checks, facts = pilco_gps.gps(tmp_path, [0, 1], pilco_gps.GPS_EPISODES)
     assert [c["passed"] for c in checks] == [False, True]  # training targets: 0.875 < 0.9
-    assert facts["gps_iteration_s_median"] == 3.0 and facts["gps_arm_iterations"] == [15, 15]
+    assert facts["gps_arm_iteration_s_median"] == 3.0 and facts["gps_arm_iterations"] == [15, 15]
+    # Reacher has no mark in the issue: the same shares are reported, never failed
+    checks, facts = pilco_gps.gps(tmp_path / "r", [0, 1], 300, pilco_gps.REACHER, "reacher", "report")
+    assert [(c["value"], c["target"], c["passed"]) for c in checks] == [(0.875, "report", True), (1.0, "report", True)]
+    assert facts["gps_reacher_eval_success_rate"] == [1.0, 0.875]
 
 
 def test_the_torchrl_wrapper_applies_both_fixes_in_a_copy(tmp_path, monkeypatch):

@@ -10,16 +10,22 @@ from gymnasium.utils.env_checker import check_env
 import reverie  # noqa: F401  (registers the envs)
 from reverie.cli import main
 from reverie.envs.costs import cost_fn
-from reverie.envs.reaching import SUCCESS_RADIUS
 from reverie.runner.train import start_run
 
-REACHING = ("reverie/PointMass2D-v0", "reverie/TwoLinkArm-v0")
+REACHING = ("reverie/PointMass2D-v0", "reverie/TwoLinkArm-v0", "reverie/ReacherTargets-v0")
+
+
+def _needs_mujoco(env_id):
+    if env_id == "reverie/ReacherTargets-v0":  # Reacher-v5 underneath: the optional mujoco extra
+        pytest.importorskip("mujoco")
+        pytest.importorskip("gymnasium.envs.mujoco")
 
 
 @pytest.mark.parametrize("env_id", REACHING)
 def test_reaching_envs_pass_the_checker_and_their_reward_is_minus_the_known_cost(env_id):
+    _needs_mujoco(env_id)
     env = gym.make(env_id)
-    check_env(env.unwrapped)
+    check_env(env.unwrapped, skip_render_check=True)
     assert env.spec.max_episode_steps == 50
     held_out = env.unwrapped.HELDOUT_TARGETS
     obs, _ = env.reset(seed=1, options={"target": held_out[2]})
@@ -29,9 +35,22 @@ def test_reaching_envs_pass_the_checker_and_their_reward_is_minus_the_known_cost
         next_obs, reward, terminated, truncated, info = env.step(action)
         assert reward == pytest.approx(-cost_fn(env_id)(obs.astype(np.float64), action.astype(np.float64)))
         assert not terminated
-        assert info["is_success"] == (np.linalg.norm(next_obs[-2:]) < SUCCESS_RADIUS)
+        assert info["is_success"] == (np.linalg.norm(next_obs[-2:]) < env.unwrapped.SUCCESS_RADIUS)
         obs = next_obs
     assert truncated
+
+
+def test_reacher_targets_puts_the_target_where_asked():
+    _needs_mujoco("reverie/ReacherTargets-v0")
+    env = gym.make("reverie/ReacherTargets-v0")
+    for target in (*env.unwrapped.TRAIN_TARGETS, *env.unwrapped.HELDOUT_TARGETS):
+        obs, _ = env.reset(seed=3, options={"target": target})
+        np.testing.assert_allclose(obs[4:6], target)  # Reacher-v5 observes the target's position
+        tip = env.unwrapped.get_body_com("fingertip")[:2]
+        np.testing.assert_allclose(obs[-2:], tip - target, atol=1e-9)
+        assert np.linalg.norm(target) < 0.21  # within the arm's reach (links of 0.1 and 0.11)
+    drawn = {tuple(np.round(gym.make("reverie/ReacherTargets-v0").reset(seed=s)[0][4:6], 6)) for s in range(40)}
+    assert drawn == {tuple(np.round(t, 6)) for t in env.unwrapped.TRAIN_TARGETS}  # not Reacher's uniform draw
 
 
 def test_the_arm_tip_offset_is_consistent_with_its_angles():

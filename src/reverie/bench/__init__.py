@@ -7,7 +7,7 @@ from reverie.errors import UserError
 SUITES = {
     "sutton-barto": "Sutton & Barto (2018) chapter 8: Figures 8.2, 8.4, 8.5 and Example 8.4",
     "pets": "PETS on the continuous cart-pole and Pendulum, beside mbrl-lib, SAC and the true-model planner",
-    "pilco-gps": "PILCO swing-ups beside PETS and SAC, its policy step beside TorchRL's PILCO; GPS on the 2-link arm",
+    "pilco-gps": "PILCO swing-ups beside PETS and SAC, policy step beside TorchRL's PILCO; GPS on 2-link arm, Reacher",
 }
 
 

@@ -35,6 +35,10 @@ if "reverie/PointMass2D-v0" not in gym.registry:
     gym.register(id="reverie/PointMass2D-v0", entry_point="reverie.envs.reaching:PointMass2D", max_episode_steps=50)
 if "reverie/TwoLinkArm-v0" not in gym.registry:
     gym.register(id="reverie/TwoLinkArm-v0", entry_point="reverie.envs.two_link_arm:TwoLinkArm", max_episode_steps=50)
+if "reverie/ReacherTargets-v0" not in gym.registry:  # MuJoCo's Reacher-v5 with targets; needs the mujoco extra
+    gym.register(
+        id="reverie/ReacherTargets-v0", entry_point="reverie.envs.reacher_targets:ReacherTargets", max_episode_steps=50
+    )
 
 # PILCO's swing-ups: 40 steps of 0.1 s (4 s), the horizon of Deisenroth & Rasmussen 2011.
 for _name, _entry, _kwargs in (

@@ -20,6 +20,8 @@ Cost = Callable[[np.ndarray, np.ndarray], np.ndarray]
 KNOWN_COSTS: dict[str, Cost] = {
     "reverie/PointMass2D-v0": functools.partial(reaching_cost, action_weight=PointMass2D.ACTION_WEIGHT),
     "reverie/TwoLinkArm-v0": functools.partial(reaching_cost, action_weight=TwoLinkArm.ACTION_WEIGHT),
+    # ReacherTargets.ACTION_WEIGHT, written here so that knowing the cost does not import MuJoCo
+    "reverie/ReacherTargets-v0": functools.partial(reaching_cost, action_weight=1e-3),
 }
 
 

@@ -39,6 +39,7 @@ class ReachingEnv(gym.Env):
     ACTION_WEIGHT: ClassVar[float]  # w in the cost
     TRAIN_TARGETS: ClassVar[np.ndarray]
     HELDOUT_TARGETS: ClassVar[np.ndarray]
+    SUCCESS_RADIUS: ClassVar[float] = SUCCESS_RADIUS
     START_NOISE = 0.01  # half-width of the uniform noise on the start position, so each condition is nearly fixed
 
     def __init__(self):
@@ -66,7 +67,7 @@ class ReachingEnv(gym.Env):
         cost = float(reaching_cost(self._obs().astype(np.float64), action, self.ACTION_WEIGHT))
         self._state = self._physics(self._state, self.GEAR * np.clip(action, -1.0, 1.0))
         obs = self._obs()
-        success = bool(np.linalg.norm(self._point(self._state) - self._target) < SUCCESS_RADIUS)
+        success = bool(np.linalg.norm(self._point(self._state) - self._target) < self.SUCCESS_RADIUS)
         return obs, -cost, False, False, {"is_success": success}
 
     def _obs(self) -> np.ndarray:
