@@ -11,7 +11,14 @@ import numpy as np
 import pytest
 
 from reverie.bench import SUITES, pilco_gps, run_suite
-from reverie.bench.pilco_gps import first_success, interaction_s, iteration_times, median_s, sac_seconds_to_success
+from reverie.bench.pilco_gps import (
+    first_success,
+    interaction_s,
+    iteration_times,
+    median_s,
+    ratio_target,
+    sac_seconds_to_success,
+)
 
 PEERS = Path(__file__).resolve().parents[1] / "benchmarks" / "peers"
 
@@ -45,6 +52,9 @@ def test_sac_seconds_come_from_the_first_logged_success_not_the_return_rows():
 def test_a_seed_that_never_succeeds_counts_at_its_budget():
     assert median_s([20.0, None, 24.0], budget_s=60.0) == 24.0
     assert median_s([None, None, 20.0], budget_s=60.0) == 60.0
+    # and a ratio built on such a median is labelled as the lower bound it is
+    assert ratio_target([None, None, 20.0]) == "report (a lower bound: 2 of 3 seeds never succeeded)"
+    assert ratio_target([12.0, 20.0]) == "report"
 
 
 def test_gps_iteration_times_are_read_once_per_iteration():
@@ -96,10 +106,33 @@ def test_swingup_reports_interaction_seconds_and_a_missing_sac_as_not_measured(t
     share = by_name["pilco cart-pole: share of seeds up and held within 15 trials"]
     assert share["value"] == round(2 / 3, 4) and not share["passed"]
     # PETS: 40 s on every seed; PILCO's median is 24 s (the unsolved seed counts at the 60 s budget)
-    assert by_name["cart-pole: PETS / PILCO median interaction s to success"]["value"] == round(40 / 24, 4)
+    pets_ratio = by_name["cart-pole: PETS / PILCO median interaction s to success"]
+    assert pets_ratio["value"] == round(40 / 24, 4) and pets_ratio["target"] == "report"
     sac = by_name["cart-pole: SAC / PILCO median interaction s to success"]
     assert np.isnan(sac["value"]) and "not measured" in sac["target"] and "not installed" in sac["target"]
     assert not sac["passed"] and len(curve["series"]) == 2 and curve["x"] == list(range(1, 16))
+
+
+def test_swingup_puts_sac_beside_pilco_in_seconds_and_on_the_curve(tmp_path, monkeypatch):
+    succeed_at = {0: 5, 1: 6, 2: None}
+    pilco = {s: [t == at for t in range(1, 16)] for s, at in succeed_at.items()}
+    pets = {s: [False] * 15 for s in range(3)}
+    monkeypatch.setattr(pilco_gps, "_runs", _fake_runs({"pilco": pilco, "pets": pets}))
+
+    def sac_peer(name, script, args, timeout, cache):  # 20 episodes of 40 steps, the first success in episode 10
+        rows = [{"episode": i, "return": -40.0 + i, "env_steps": 40 * (i + 1)} for i in range(20)]
+        rows += [{"success": i >= 9, "env_steps": 40 * (i + 1)} for i in range(20)]
+        return {"rows": rows, "error": None}
+
+    monkeypatch.setattr(pilco_gps, "run_peer", sac_peer)
+    checks, curve, facts = pilco_gps.swingup(tmp_path, "cart-pole", pilco_gps.CARTPOLE, [0, 1, 2], 15, 15, True)
+    assert facts["sac_cart-pole_interaction_s"] == [40.0] * 3  # 400 steps of 0.1 s
+    by_name = {c["name"]: c for c in checks}
+    sac = by_name["cart-pole: SAC / PILCO median interaction s to success"]
+    assert sac["value"] == round(40 / 24, 4) and sac["target"] == "report"
+    pets_ratio = by_name["cart-pole: PETS / PILCO median interaction s to success"]
+    assert pets_ratio["value"] == 2.5 and "3 of 3 seeds never succeeded" in pets_ratio["target"]
+    assert curve["series"]["SB3 SAC (3 seeds)"]["mean"] == [-40.0 + i for i in range(15)]
 
 
 def test_inverted_without_torchrl_reports_the_goal_checks_as_not_measured(tmp_path, monkeypatch):
