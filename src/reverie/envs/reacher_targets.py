@@ -21,12 +21,7 @@ from typing import ClassVar
 import numpy as np
 from gymnasium.envs.mujoco.reacher_v5 import ReacherEnv
 
-from reverie.envs.reaching import reaching_cost
-
-
-def _polar(radius, degrees) -> np.ndarray:
-    angle = np.deg2rad(degrees)
-    return np.stack([radius * np.cos(angle), radius * np.sin(angle)], -1)
+from reverie.envs.reaching import polar_targets, reaching_cost
 
 
 class ReacherTargets(ReacherEnv):
@@ -34,8 +29,8 @@ class ReacherTargets(ReacherEnv):
 
     ACTION_WEIGHT = 1e-3  # squared distances are ~0.01-0.1 here; a larger weight would stop the tip short
     SUCCESS_RADIUS = 0.02
-    TRAIN_TARGETS: ClassVar[np.ndarray] = _polar(0.15, np.array([40, 70, 110, 140]))
-    HELDOUT_TARGETS: ClassVar[np.ndarray] = _polar(0.15, np.array([55, 80, 100, 125]))
+    TRAIN_TARGETS: ClassVar[np.ndarray] = polar_targets(0.15, np.array([40, 70, 110, 140]))
+    HELDOUT_TARGETS: ClassVar[np.ndarray] = polar_targets(0.15, np.array([55, 80, 100, 125]))
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)

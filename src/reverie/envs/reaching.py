@@ -24,6 +24,12 @@ import numpy as np
 SUCCESS_RADIUS = 0.05
 
 
+def polar_targets(radius: float, degrees: np.ndarray) -> np.ndarray:
+    """Points on the arc of ``radius`` about the origin at ``degrees`` [k] -> [k, 2]."""
+    angle = np.deg2rad(degrees)
+    return np.stack([radius * np.cos(angle), radius * np.sin(angle)], -1)
+
+
 def reaching_cost(obs: np.ndarray, act: np.ndarray, action_weight: float) -> np.ndarray:
     """Per-step cost: obs [..., obs_dim] (its last two: point - target), act [..., 2] -> [...]."""
     offset = obs[..., -2:]

@@ -18,17 +18,12 @@ from typing import ClassVar
 
 import numpy as np
 
-from reverie.envs.reaching import ReachingEnv
+from reverie.envs.reaching import ReachingEnv, polar_targets
 
 LENGTH, MASS, DAMPING = 0.5, 1.0, 0.5
 INERTIA = MASS * LENGTH**2 / 12  # a uniform rod about its centre
 START = np.array([0.4668, 2.2081, 0.0, 0.0])  # elbow bent, tip at (0, 0.45): every target is a reach outwards
 SUBSTEPS, DT = 2, 0.025
-
-
-def _polar(radius, degrees) -> np.ndarray:
-    angle = np.deg2rad(degrees)
-    return np.stack([radius * np.cos(angle), radius * np.sin(angle)], -1)
 
 
 def tip(state: np.ndarray) -> np.ndarray:
@@ -60,8 +55,8 @@ class TwoLinkArm(ReachingEnv):
     STATE_DIM, GEAR = 4, 3.0  # actions in [-1, 1] are torques of up to 3 N m
     ACTION_WEIGHT = 0.01
     START_NOISE = 0.1  # radians: starts that vary let one policy tell the target's role from the arm's pose
-    TRAIN_TARGETS: ClassVar[np.ndarray] = _polar(0.8, np.array([40, 70, 110, 140]))
-    HELDOUT_TARGETS: ClassVar[np.ndarray] = _polar(0.8, np.array([55, 80, 100, 125]))
+    TRAIN_TARGETS: ClassVar[np.ndarray] = polar_targets(0.8, np.array([40, 70, 110, 140]))
+    HELDOUT_TARGETS: ClassVar[np.ndarray] = polar_targets(0.8, np.array([55, 80, 100, 125]))
 
     def _start(self, noise: np.ndarray) -> np.ndarray:
         return START + np.concatenate([noise[:2], np.zeros(2)])
