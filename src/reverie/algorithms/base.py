@@ -64,6 +64,14 @@ def check_range(name: str, value: float, low: float, high: float) -> None:
         raise ValueError(f"config key '{name}' must lie in [{low}, {high}], got {value}")
 
 
+def finite(value, what: str, dtype=np.float64) -> np.ndarray:
+    """``value`` as an array of ``dtype``; a UserError (one line, no traceback) when the env returned NaN or inf."""
+    array = np.asarray(value, dtype=dtype)
+    if not np.isfinite(array).all():
+        raise UserError(f"the env returned a non-finite {what}: {array}")
+    return array
+
+
 class Run(Protocol):
     """The runner's handle an algorithm reports to (implemented by ``reverie.runner.run.RunHandle``)."""
 

@@ -25,7 +25,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from reverie.algorithms.base import check_range
+from reverie.algorithms.base import check_range, finite
 from reverie.envs.costs import KNOWN_COSTS, cost_fn
 from reverie.errors import UserError
 from reverie.learners.policy_regression import GaussianMLPPolicy, fit_to_teachers, linearise
@@ -213,9 +213,7 @@ def _sample(env, run, target, teacher: LinearGaussianPolicy, i: int, logged: dic
     steps, du = teacher.k.shape[1:]
     xs, us, episode_return = [], [], 0.0
     for t in range(steps):
-        obs = np.asarray(obs, np.float64)
-        if not np.isfinite(obs).all():
-            raise UserError(f"the env returned a non-finite observation: {obs}")
+        obs = finite(obs, "observation")
         action = (
             teacher.K[i, t] @ obs + teacher.k[i, t] + np.linalg.cholesky(teacher.cov[i, t]) @ rng.standard_normal(du)
         )

@@ -27,7 +27,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from reverie.algorithms.base import check_range
+from reverie.algorithms.base import check_range, finite
 from reverie.data.buffer import TransitionBuffer
 from reverie.envs.rewards import reward_fn, termination_fn
 from reverie.errors import UserError
@@ -103,13 +103,6 @@ def check_env(env: gym.Env, algo: str = NAME) -> None:
         raise UserError(f"{algo} needs finite action bounds to plan in; this env has {act_space}")
 
 
-def _finite(obs, what: str) -> np.ndarray:
-    obs = np.asarray(obs, dtype=np.float32)
-    if not np.isfinite(obs).all():
-        raise UserError(f"the env returned a non-finite {what}: {obs}")
-    return obs
-
-
 def train(env: gym.Env, config: Config, run) -> dict:
     """Run PETS on ``env`` until the run's budget is spent; returns extra summary fields."""
     check_env(env)
@@ -150,7 +143,7 @@ def train(env: gym.Env, config: Config, run) -> dict:
             trained_on = len(buffer)
         use_model = trained_on > 0 or true_model is not None
         obs, _ = env.reset(seed=run.episode_seed())
-        obs = _finite(obs, "observation")
+        obs = finite(obs, "observation", np.float32)
         planner.reset()
         episode_return, length, ended, queued, plan_seconds, evaluations = 0.0, 0, False, [], 0.0, 0
         while not ended and not run.out_of_steps():
@@ -178,9 +171,8 @@ def train(env: gym.Env, config: Config, run) -> dict:
                 action = int(action) if discrete else action.numpy()
                 planner.shift(1)
             next_obs, reward, terminated, truncated, info = env.step(action)
-            next_obs = _finite(next_obs, "observation")
-            if not np.isfinite(reward):
-                raise UserError(f"the env returned a non-finite reward ({reward})")
+            next_obs = finite(next_obs, "observation", np.float32)
+            finite(reward, "reward")
             # record D <- D u {(s_t, a_t, s_t+1)}
             buffer.add(obs, action, next_obs, reward, terminated, truncated)
             run.count_step(float(reward))

@@ -28,7 +28,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from reverie.algorithms.base import check_range
+from reverie.algorithms.base import check_range, finite
 from reverie.envs.pilco_costs import PILCO_TASKS, pilco_task
 from reverie.errors import UserError
 from reverie.models.controllers import LinearController, RBFController
@@ -145,9 +145,8 @@ def train(env: gym.Env, config: Config, run) -> dict:
                     u = controller(z)[0]
                     action = ((high + low) / 2 + (high - low) / 2 * torch.sin(u)).numpy()
             next_obs, reward, terminated, truncated, info = env.step(action.astype(env.action_space.dtype))
-            if not (np.isfinite(next_obs).all() and np.isfinite(reward)):
-                raise UserError(f"the env returned a non-finite observation or reward: {next_obs}, {reward}")
-            rows.append((np.asarray(obs, dtype=np.float64), action, np.asarray(next_obs, dtype=np.float64)))
+            finite(reward, "reward")
+            rows.append((np.asarray(obs, dtype=np.float64), action, finite(next_obs, "observation")))
             run.count_step(float(reward))
             episode_return += float(reward)
             length += 1
