@@ -204,3 +204,37 @@ def test_the_sb3_wrapper_logs_success_at_each_episode_end(capsys):
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert lines == [{"success": False, "env_steps": 40}]
     assert str(PEERS.parents[1] / "src") in sys.path  # the checkout's reverie, importable in the SB3 venv
+
+
+def test_a_mountain_car_return_above_zero_means_the_goal_was_reached():
+    # the suite reads success off the return: the goal pays +100, a 999-step episode pays at most 99.9 for actions.
+    # Full throttle all the way (the most a non-goal episode can pay; it never climbs out) stays below 0; pumping with
+    # the velocity gets there
+    env = gym.make("MountainCarContinuous-v0")
+    for policy, goal in (
+        (lambda obs, t: 1.0, False),
+        (lambda obs, t: 1.0 if obs[1] >= 0 else -1.0, True),
+    ):
+        obs, _ = env.reset(seed=0)
+        total, t, ended, terminated = 0.0, 0, False, False
+        while not ended:
+            obs, reward, terminated, truncated, _ = env.step(np.array([policy(obs, t)], np.float32))
+            total, t, ended = total + reward, t + 1, terminated or truncated
+        assert terminated == goal and pilco_gps.reached_goal([total]) == [goal], (total, t)
+
+
+def test_mountain_car_counts_the_first_trial_at_the_goal_and_the_later_ones(tmp_path, monkeypatch):
+    lengths = {0: [999, 150, 999, 120], 1: [999, 999, 999, 999], 2: [999, 999, 130, 140]}
+
+    def runs(out_dir, algo, env_id, seeds, episodes, sets=None, env_kwargs=None):
+        assert (algo, env_id, sets, env_kwargs) == ("pilco", "MountainCarContinuous-v0", {"controller": "linear"}, None)
+        return [{"episode_lengths": lengths[s], "episode_returns": [-30.0 if n == 999 else 93.0 for n in lengths[s]]}
+                for s in seeds]  # fmt: skip
+
+    monkeypatch.setattr(pilco_gps, "_runs", runs)
+    checks, facts = pilco_gps.mountain_car(tmp_path, [0, 1, 2], 4, 3)
+    assert facts["pilco_mountain_car_first_goal_trial"] == [2, None, 3]
+    assert facts["pilco_mountain_car_real_steps_to_goal"] == [1149, None, 2128]
+    assert checks[0]["value"] == pytest.approx(2 / 3, abs=1e-4) and not checks[0]["passed"]  # seed 1 never got there
+    # after a first success: trials 3 (missed) and 4 of seed 0, trial 4 of seed 2
+    assert checks[1]["value"] == pytest.approx(2 / 3, abs=1e-4)

@@ -1,5 +1,6 @@
 """PILCO end to end (learning, resume, bad input) and its envs and cost table."""
 
+import dataclasses
 import json
 import math
 
@@ -19,8 +20,9 @@ from reverie.runner.train import start_run
 
 torch.set_num_threads(1)
 PILCO_ENVS = ("reverie/PilcoCartPole-v0", "reverie/PendulumSwingUp-v0", "reverie/PendulumBalance-v0")
-# a linear controller is enough to balance; 30 L-BFGS iterations keep the test short
-BALANCE = {"controller": "linear", "policy_iterations": "30", "planning_horizon": "30"}
+# a linear controller is enough to balance; 30 L-BFGS iterations and no restart keep the test short (the learning
+# test then asks a single optimisation to find the controller)
+BALANCE = {"controller": "linear", "policy_iterations": "30", "planning_horizon": "30", "policy_restarts": "0"}
 
 
 def test_pilco_balances_the_pendulum_in_its_second_trial(tmp_path):
@@ -48,6 +50,28 @@ def test_pilco_resumes_identically(tmp_path):
     assert resumed["episode_returns"] == straight["episode_returns"]
     rows = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
     assert all(k in rows[-1] for k in ("policy/expected_cost", "time/policy_opt_s", "model/points"))
+
+
+def test_a_task_control_period_holds_each_action_and_models_the_held_transition(monkeypatch, tmp_path):
+    # with action_repeat 4 a 40-step trial is 10 decisions: every env step is counted, and the GP learns from the
+    # 10 transitions between decisions (it would see 40 one-step ones if the period were ignored)
+    slow = dataclasses.replace(PILCO_TASKS["reverie/PendulumBalance-v0"], action_repeat=4)
+    monkeypatch.setitem(PILCO_TASKS, "reverie/PendulumBalance-v0", slow)
+    actions = []
+    real_step = pendulum.PendulumSwingUp.step
+
+    def step(self, action):
+        actions.append(float(np.asarray(action).ravel()[0]))
+        return real_step(self, action)
+
+    monkeypatch.setattr(pendulum.PendulumSwingUp, "step", step)
+    sets = {**BALANCE, "policy_iterations": "3", "planning_horizon": "5"}
+    summary = start_run("pilco", "reverie/PendulumBalance-v0", 0, 2, None, sets, {}, tmp_path, show=False)
+    assert summary["env_steps"] == 80 and summary["episode_lengths"] == [40, 40]
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert rows[1]["model/points"] == 10
+    held = np.array(actions).reshape(-1, 4)
+    assert np.all(held == held[:, :1]) and len(np.unique(held[:, 0])) > 1
 
 
 @pytest.mark.parametrize("broken_calls", [{3}, set(range(10**6))])
@@ -170,3 +194,29 @@ def test_every_known_cost_fits_its_env(env_id):
     assert len(task.target) == dim == len(task.start_mean) == len(task.start_std), env_id
     assert task.Q.shape == (dim + 2 * len(task.angles),) * 2, env_id
     assert np.allclose(task.Q, task.Q.T) and np.linalg.eigvalsh(task.Q).min() > -1e-12, env_id
+    assert len(task.scale()) == dim and np.all(task.scale()[list(task.angles)] == 1.0), env_id  # sin/cos need radians
+
+
+# the cart-pole with its cart position and velocities rescaled: Q and the target weigh scaled dims there
+SCALED_CARTPOLE = dataclasses.replace(
+    PILCO_TASKS["reverie/PilcoCartPole-v0"], obs_scale=(2.0, 3.0, 1.0, 0.5), target=(0.5, 0.2, math.pi, 0.1)
+)
+
+
+@pytest.mark.parametrize("task", [*(PILCO_TASKS[k] for k in sorted(PILCO_TASKS)), SCALED_CARTPOLE])
+def test_the_task_in_model_units_scores_every_state_as_the_task_does(task):
+    # PILCO plans on obs / scale: the rescaled target, Q and start must give the same cost and the same start
+    # distribution, or the cost it optimises is not the task's (mountain car scales its velocity by 1 / 0.07)
+    rng = np.random.default_rng(1)
+    model, scale = task.in_model_units(), task.scale()
+
+    def squared_distance(t, obs):
+        a = obs[list(t.angles)]
+        d = np.concatenate([obs, np.sin(a), np.cos(a)]) - t.z_target()
+        return d @ t.Q @ d
+
+    for _ in range(10):
+        obs = np.asarray(task.target) + rng.normal(size=len(scale))
+        assert math.isclose(squared_distance(task, obs), squared_distance(model, obs / scale), rel_tol=1e-9)
+    assert np.allclose(np.asarray(model.start_std) * scale, task.start_std)
+    assert np.allclose(model.scale(), 1.0)

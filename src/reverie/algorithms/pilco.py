@@ -48,7 +48,9 @@ class Config:
     planning_horizon: int = 40  # steps of the analytic rollout: 4 s at dt 0.1 s
     random_trials: int = 1  # initial trials with uniformly random actions
     policy_iterations: int = 75  # L-BFGS iterations per policy optimisation
-    policy_restarts: int = 0  # extra optimisations from a fresh random controller; the best one is kept
+    # extra optimisations from a fresh random controller, the best one kept: one escapes the cart-pole's local optimum
+    # (a seed that never swung up without it); it doubles the time per trial
+    policy_restarts: int = 1
     max_points: int = 350  # GP training points; above this a subset is kept
     subset: str = field(default="recent", metadata={"choices": ("recent", "fps")})
     gp_iterations: int = 100  # L-BFGS iterations of the GP's hyperparameter fit
@@ -97,7 +99,8 @@ def _features(obs: np.ndarray, spec: RolloutSpec) -> np.ndarray:
 def train(env: gym.Env, config: Config, run) -> dict:
     """Run PILCO on ``env`` until the run's budget is spent; returns extra summary fields."""
     check_env(env)
-    task = pilco_task(env.spec.id)
+    scale = pilco_task(env.spec.id).scale()  # PILCO models, plans and stores obs / scale (the task's units)
+    task = pilco_task(env.spec.id).in_model_units()
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     low, high = (torch.as_tensor(b, dtype=torch.float64) for b in (env.action_space.low, env.action_space.high))
     spec = RolloutSpec(
@@ -141,22 +144,26 @@ def train(env: gym.Env, config: Config, run) -> dict:
                 action = (low + (high - low) * torch.rand(act_dim, generator=generator, dtype=torch.float64)).numpy()
             else:
                 with torch.no_grad():
-                    z = torch.as_tensor(_features(np.asarray(obs, dtype=np.float64)[None], spec))
+                    z = torch.as_tensor(_features(np.asarray(obs, dtype=np.float64)[None] / scale, spec))
                     u = controller(z)[0]
                     action = ((high + low) / 2 + (high - low) / 2 * torch.sin(u)).numpy()
-            next_obs, reward, terminated, truncated, info = env.step(action.astype(env.action_space.dtype))
-            finite(reward, "reward")
-            rows.append((np.asarray(obs, dtype=np.float64), action, finite(next_obs, "observation")))
-            run.count_step(float(reward))
-            episode_return += float(reward)
-            length += 1
-            ended = terminated or truncated
-            obs = next_obs
+            # the task's control period: the action is held for action_repeat env steps (one model transition)
+            start, held = np.asarray(obs, dtype=np.float64) / scale, 0
+            while held < task.action_repeat and not ended and not run.out_of_steps():
+                next_obs, reward, terminated, truncated, info = env.step(action.astype(env.action_space.dtype))
+                finite(reward, "reward")
+                run.count_step(float(reward))
+                episode_return += float(reward)
+                length, held, ended = length + 1, held + 1, terminated or truncated
+                obs = finite(next_obs, "observation")
+            if held == task.action_repeat:  # a period cut short by the episode's end is not a model transition
+                rows.append((start, action, np.asarray(obs, dtype=np.float64) / scale))
         if not ended:
             break
-        obs_data = np.concatenate([obs_data, np.stack([r[0] for r in rows])])
-        act_data = np.concatenate([act_data, np.stack([r[1] for r in rows])])
-        next_data = np.concatenate([next_data, np.stack([r[2] for r in rows])])
+        if rows:
+            obs_data = np.concatenate([obs_data, np.stack([r[0] for r in rows])])
+            act_data = np.concatenate([act_data, np.stack([r[1] for r in rows])])
+            next_data = np.concatenate([next_data, np.stack([r[2] for r in rows])])
         trials += 1
         run.end_episode(episode_return, length, info.get("is_success"), metrics)
         if run.checkpoint_due():

@@ -4,7 +4,7 @@
   with the tip within 0.1 m of its target for the last second, per seed; target <= 15 trials (the paper: ~17.5 s of
   interaction); the pendulum swing-up within 10. PETS (reverie, known reward) and SB3 SAC on the same envs, as real
   interaction seconds to the first success (``benchmarks/peers/sb3_reverie_env.py`` runs the shared SAC script on a
-  reverie env).
+  reverie env). Gymnasium's mountain car: every seed reaches the goal within 5 trials.
 - The cost of one PILCO policy step (40-step analytic rollout + backward) at 100 / 200 / 350 GP points, each size in
   a fresh process, against TorchRL 0.14.1's PILCO at the same sizes on InvertedPendulum-v5
   (``benchmarks/peers/torchrl_pilco.py``); and whether both balance that pendulum.
@@ -36,7 +36,7 @@ from reverie.runner.train import start_seeds
 
 CARTPOLE, PENDULUM, ARM = "reverie/PilcoCartPole-v0", "reverie/PendulumSwingUp-v0", "reverie/TwoLinkArm-v0"
 REACHER = "reverie/ReacherTargets-v0"  # Reacher-v5 with targets: only with the optional mujoco extra
-INVERTED = "InvertedPendulum-v5"
+INVERTED, MOUNTAIN_CAR = "InvertedPendulum-v5", "MountainCarContinuous-v0"
 DT, TRIAL_S = 0.1, 4.0  # all three PILCO envs step 0.1 s; a reverie trial is 40 steps
 POINTS = (100, 200, 350)
 GPS_EPISODES = 15 * 4 * 5  # gps defaults: iterations x num_conditions x samples_per_condition
@@ -45,7 +45,15 @@ PETS_SETS = {"planner": "icem", "num_particles": "5", "population_size": "300", 
              "planner_elites": "10", "planning_horizon": "30", "random_steps": "40"}  # fmt: skip
 PEER_SEEDS, SAC_STEPS = 3, 20_000  # SAC: 2000 s of interaction, > 30x PILCO's budget
 # InvertedPendulum-v5 cut to TorchRL's 100-step evaluation; ~40 random trials give TorchRL's ~200 random steps
-INVERTED_KWARGS, INVERTED_SETS = {"max_episode_steps": "100"}, {"random_trials": "40", "num_centres": "10"}
+# Both balance tasks and the pendulum are learned on every seed without a policy restart, which would double their time
+NO_RESTART = {"policy_restarts": "0"}
+INVERTED_KWARGS, INVERTED_SETS = (
+    {"max_episode_steps": "100"},
+    {"random_trials": "40", "num_centres": "10", **NO_RESTART},
+)
+# a linear controller, a = sin(w . [x, v] + b), can pump energy with the velocity; the RBF one also reached the goal in
+# its first policy trial on seeds 0 and 1 but missed the next while its predicted cost fell (not established why)
+MOUNTAIN_CAR_SETS = {"controller": "linear"}
 LOCAL_PEERS = Path(__file__).resolve().parents[3] / "benchmarks" / "peers"  # absolute: run_peer joins it as is
 TORCHRL_README = {"100": [0.9, 1700], "200": [2.7, 5500], "350": [19.0, 10600]}  # s per step, peak MB (quiet)
 
@@ -145,10 +153,10 @@ def _step_costs(env_id: str, centres: int) -> list[dict]:
     return costs
 
 
-def swingup(out: Path, name: str, env_id: str, seeds, trials: int, target: int, peers: bool) -> tuple:
+def swingup(out: Path, name: str, env_id: str, seeds, trials: int, target: int, peers: bool, sets=None) -> tuple:
     """PILCO's swing-up on ``env_id``: per seed the first trial up and held, its interaction seconds, the time per
     policy optimisation; with ``peers``, PETS and SAC's seconds to their first success beside it."""
-    runs = _runs(out / name, "pilco", env_id, seeds, trials)
+    runs = _runs(out / name, "pilco", env_id, seeds, trials, sets)
     firsts = [first_success(s.get("episode_success")) for s in runs]
     rate = float(np.mean([f is not None and f <= target for f in firsts]))
     checks = [_check(f"pilco {name}: share of seeds up and held within {target} trials", rate, "1.0", rate == 1.0)]
@@ -237,6 +245,30 @@ def inverted(out: Path, seeds, episodes: int, peers: bool) -> tuple[list, dict]:
     return checks, facts
 
 
+def reached_goal(returns: list[float]) -> list[bool]:
+    """Per mountain-car episode, whether the car reached the goal: the +100 paid there outweighs the most a 999-step
+    episode pays for its actions (0.1 a^2 <= 0.1 per step), so return > 0 exactly when it did."""
+    return [r > 0 for r in returns]
+
+
+def mountain_car(out: Path, seeds, trials: int, target: int) -> tuple[list, dict]:
+    """PILCO on Gymnasium's MountainCarContinuous-v0 (its own 999-step episodes; trial 1 random): per seed the first
+    trial that reaches the goal, the share of later trials that do, and the real steps until the first."""
+    runs = _runs(out / "mountain-car", "pilco", MOUNTAIN_CAR, seeds, trials, MOUNTAIN_CAR_SETS)
+    reached = [reached_goal(s["episode_returns"]) for s in runs]
+    firsts = [first_success(flags) for flags in reached]
+    rate = float(np.mean([f is not None and f <= target for f in firsts]))
+    after = [ok for flags, f in zip(reached, firsts, strict=True) if f is not None for ok in flags[f:]]
+    steps = [None if f is None else int(sum(s["episode_lengths"][:f])) for f, s in zip(firsts, runs, strict=True)]
+    checks = [_check(f"pilco mountain car: share of seeds reaching the goal within {target} trials", rate, "1.0",
+                     rate == 1.0),
+              _check("pilco mountain car: share of the trials after the first success that reach the goal",
+                     float(np.mean(after)) if after else None, "report", True)]  # fmt: skip
+    facts = {"pilco_mountain_car_first_goal_trial": firsts, "pilco_mountain_car_real_steps_to_goal": steps,
+             "pilco_mountain_car_episode_lengths": [s["episode_lengths"] for s in runs]}  # fmt: skip
+    return checks, facts
+
+
 def gps(out: Path, seeds, episodes: int, env_id: str = ARM, name: str = "arm", target: str = ">= 0.9") -> tuple:
     """GPS on a reaching env: the network alone on the 4 training and 4 held-out targets, time per iteration.
     ``target``: the pass mark on both shares ("report": none)."""
@@ -274,13 +306,17 @@ def run(runs: int | None = None, quick: bool = False, show: bool = False, out: P
         checks, cart_curve, facts = swingup(out, "cart-pole", CARTPOLE, seeds, cart_trials, 15, not quick)
         progress.advance(1)
         progress.show(f"PILCO pendulum swing-up, {min(3, len(seeds))} seeds x {pendulum_trials} trials{beside}")
-        more, pendulum_curve, more_facts = swingup(out, "pendulum", PENDULUM, seeds[:3], pendulum_trials, 10, not quick)
+        more, pendulum_curve, more_facts = swingup(
+            out, "pendulum", PENDULUM, seeds[:3], pendulum_trials, 10, not quick, NO_RESTART
+        )
         checks, facts = checks + more, {**facts, **more_facts}
         progress.advance(1)
         progress.show(
-            "PILCO policy-step cost at 100 / 200 / 350 GP points; InvertedPendulum-v5"
-            + ("" if quick else " beside TorchRL")
+            f"PILCO mountain car, {min(3, len(seeds))} seeds; policy-step cost at 100 / 200 / 350 GP points; "
+            "InvertedPendulum-v5" + ("" if quick else " beside TorchRL")
         )
+        more, more_facts = mountain_car(out, seeds[:3], 5 if quick else 8, 5)
+        checks, facts = checks + more, {**facts, **more_facts}
         facts["pilco_cartpole_policy_step"] = _step_costs(CARTPOLE, 50)
         more, more_facts = inverted(out, seeds[:1] if quick else seeds[:2], 45 if quick else 55, not quick)
         checks, facts = checks + more, {**facts, **more_facts}
