@@ -15,7 +15,7 @@ import reverie
 from reverie.algorithms import get_algorithm, simulate_tabular
 from reverie.cli import main
 from reverie.errors import UserError
-from reverie.runner.train import start_run
+from reverie.runner.train import make_env, start_run
 
 
 def train(tmp_path, name, algo="dyna-q", env="reverie/DynaMaze-v0", seed=0, episodes=None, steps=None, sets=None):
@@ -158,3 +158,25 @@ def test_seeds_with_reuse_resume_a_killed_seed_and_keep_finished_ones(tmp_path):
     # a different run in the same directories is refused, not silently mixed in
     with pytest.raises(UserError, match="already holds a run"):
         start_seeds([0], 1, tmp_path, show=False, reuse=True, **dict(kwargs, overrides={"planning_steps": "5"}))
+
+
+def test_a_mountain_car_reports_reaching_its_goal_as_success(tmp_path):
+    # Gymnasium's mountain cars terminate only at the flag and never say "is_success": the runner's env says it at
+    # an episode's end, True when the car got there (pumping with the velocity), False when time ran out (full
+    # throttle never climbs out); envs that are not goal envs are left as they are
+    env = make_env("MountainCarContinuous-v0", {"max_episode_steps": "300"})
+    for policy, goal in ((lambda obs: 1.0, False), (lambda obs: 1.0 if obs[1] >= 0 else -1.0, True)):
+        obs, _ = env.reset(seed=0)
+        ended, info = False, {}
+        while not ended:
+            assert "is_success" not in info
+            obs, _, terminated, truncated, info = env.step(np.array([policy(obs)], np.float32))
+            ended = terminated or truncated
+        assert info["is_success"] is goal and terminated is goal
+    pendulum = make_env("Pendulum-v1", {"max_episode_steps": "1"})
+    pendulum.reset(seed=0)
+    *_, truncated, info = pendulum.step(np.zeros(1, np.float32))
+    assert truncated and "is_success" not in info
+    # and a run's summary carries it: PILCO's first (random) trial does not reach the flag
+    summary = start_run("pilco", "MountainCarContinuous-v0", 0, 1, None, {}, {}, tmp_path / "mc", show=False)
+    assert summary["episode_success"] == [False] and summary["episode_returns"][0] < 0
