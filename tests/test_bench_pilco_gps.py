@@ -19,6 +19,7 @@ from reverie.bench.pilco_gps import (
     ratio_target,
     sac_seconds_to_success,
 )
+from reverie.runner.train import make_env
 
 PEERS = Path(__file__).resolve().parents[1] / "benchmarks" / "peers"
 
@@ -209,18 +210,17 @@ def test_the_sb3_wrapper_logs_success_at_each_episode_end(capsys):
 def test_a_mountain_car_return_above_zero_means_the_goal_was_reached():
     # the suite reads success off the return: the goal pays +100, a 999-step episode pays at most 99.9 for actions.
     # Full throttle all the way (the most a non-goal episode can pay; it never climbs out) stays below 0; pumping with
-    # the velocity gets there
-    env = gym.make("MountainCarContinuous-v0")
-    for policy, goal in (
-        (lambda obs, t: 1.0, False),
-        (lambda obs, t: 1.0 if obs[1] >= 0 else -1.0, True),
-    ):
+    # the velocity gets there. The runner's env (make_env) says the same as info["is_success"] at the episode's end
+    env = make_env("MountainCarContinuous-v0", {})
+    for policy, goal in ((lambda obs: 1.0, False), (lambda obs: 1.0 if obs[1] >= 0 else -1.0, True)):
         obs, _ = env.reset(seed=0)
-        total, t, ended, terminated = 0.0, 0, False, False
+        total, ended, info = 0.0, False, {}
         while not ended:
-            obs, reward, terminated, truncated, _ = env.step(np.array([policy(obs, t)], np.float32))
-            total, t, ended = total + reward, t + 1, terminated or truncated
-        assert terminated == goal and pilco_gps.reached_goal([total]) == [goal], (total, t)
+            assert "is_success" not in info
+            obs, reward, terminated, truncated, info = env.step(np.array([policy(obs)], np.float32))
+            total, ended = total + reward, terminated or truncated
+        assert terminated == goal and pilco_gps.reached_goal([total]) == [goal], total
+        assert info["is_success"] is goal
 
 
 def test_mountain_car_counts_the_first_trial_at_the_goal_and_the_later_ones(tmp_path, monkeypatch):

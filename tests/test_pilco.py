@@ -162,6 +162,13 @@ def test_pendulum_needs_a_pump_and_success_means_holding_the_tip_up():
     assert flags == [False] * 9 + [True]
 
 
+def squared_distance(task, obs) -> float:
+    """(z - z*)^T Q (z - z*) for z = [obs, sin(angles), cos(angles)]: the task's squared distance to its target."""
+    a = obs[list(task.angles)]
+    d = np.concatenate([obs, np.sin(a), np.cos(a)]) - task.z_target()
+    return d @ task.Q @ d
+
+
 @pytest.mark.parametrize("env_id", ["reverie/PilcoCartPole-v0", "reverie/PendulumSwingUp-v0"])
 def test_the_cost_table_measures_the_tip_distance_as_the_env_does(env_id):
     # z^T Q z over z = [obs, sin, cos] minus the target must be the env's squared tip distance, and the reward
@@ -173,14 +180,10 @@ def test_the_cost_table_measures_the_tip_distance_as_the_env_does(env_id):
         env.reset(seed=0)
         env.state = rng.normal(size=env.state.shape) * 2
         obs = env.state.copy()
-        a = obs[list(task.angles)]
-        d = np.concatenate([obs, np.sin(a), np.cos(a)]) - task.z_target()
-        assert math.isclose(d @ task.Q @ d, env.tip_distance() ** 2, rel_tol=1e-9, abs_tol=1e-12)
+        assert math.isclose(squared_distance(task, obs), env.tip_distance() ** 2, rel_tol=1e-9, abs_tol=1e-12)
     env.state = np.array(task.target, dtype=float)
     obs, reward, *_ = env.step(np.zeros(1, np.float32))
-    a = obs[list(task.angles)]
-    d = np.concatenate([obs, np.sin(a), np.cos(a)]) - task.z_target()
-    assert math.isclose(reward, math.exp(-(d @ task.Q @ d) / (2 * task.width**2)) - 1, rel_tol=1e-9)
+    assert math.isclose(reward, math.exp(-squared_distance(task, obs) / (2 * task.width**2)) - 1, rel_tol=1e-9)
 
 
 @pytest.mark.parametrize("env_id", sorted(PILCO_TASKS))
@@ -209,11 +212,6 @@ def test_the_task_in_model_units_scores_every_state_as_the_task_does(task):
     # distribution, or the cost it optimises is not the task's (mountain car scales its velocity by 1 / 0.07)
     rng = np.random.default_rng(1)
     model, scale = task.in_model_units(), task.scale()
-
-    def squared_distance(t, obs):
-        a = obs[list(t.angles)]
-        d = np.concatenate([obs, np.sin(a), np.cos(a)]) - t.z_target()
-        return d @ t.Q @ d
 
     for _ in range(10):
         obs = np.asarray(task.target) + rng.normal(size=len(scale))

@@ -99,8 +99,9 @@ def _features(obs: np.ndarray, spec: RolloutSpec) -> np.ndarray:
 def train(env: gym.Env, config: Config, run) -> dict:
     """Run PILCO on ``env`` until the run's budget is spent; returns extra summary fields."""
     check_env(env)
-    scale = pilco_task(env.spec.id).scale()  # PILCO models, plans and stores obs / scale (the task's units)
-    task = pilco_task(env.spec.id).in_model_units()
+    in_env_units = pilco_task(env.spec.id)
+    scale = in_env_units.scale()  # PILCO models, plans and stores obs / scale (the task's units)
+    task = in_env_units.in_model_units()
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     low, high = (torch.as_tensor(b, dtype=torch.float64) for b in (env.action_space.low, env.action_space.high))
     spec = RolloutSpec(
