@@ -58,7 +58,7 @@ def assert_one_line_error(code, err, *words):
             [],
         ),
         (["bench", "no-such-suite"], ["unknown suite"]),
-        (["frobnicate"], ["invalid choice"]),
+        (["frobnicate"], ["unknown command"]),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, argv, words):

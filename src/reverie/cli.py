@@ -6,21 +6,38 @@ Bad input ends with one line on stderr (``reverie: error: ...``) and exit code 2
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import sys
 import time
 from pathlib import Path
 
+from reverie import __version__
 from reverie.errors import UserError
+
+# The top level imports only the standard library and reverie's own light modules: `reverie --help` and
+# `reverie list` answer at once, and each handler imports what its command needs (tests/test_imports.py).
+
+COMMANDS = ("train", "resume", "bench", "report", "list")
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, not argparse's usage block
-        raise UserError(f"{message} (see 'reverie {self.prog.split()[-1]} --help')")
+    def error(self, message):  # one line, not argparse's usage block; prog is 'reverie' or 'reverie train'
+        raise UserError(f"{message} (see '{self.prog} --help')")
+
+
+def _check_command(argv: list[str]) -> None:
+    """An unknown subcommand gets one line naming the closest one (argparse would list them all)."""
+    word = next((a for a in argv if not a.startswith("-")), None)
+    if word is not None and word not in COMMANDS:
+        close = difflib.get_close_matches(word, COMMANDS, n=1)
+        hint = f"; did you mean 'reverie {close[0]}'?" if close else f"; commands: {', '.join(COMMANDS)}"
+        raise UserError(f"unknown command '{word}'{hint} (see 'reverie --help')")
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="reverie", description="Learned model-based reinforcement learning.")
+    parser.add_argument("--version", action="version", version=f"reverie {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     train = sub.add_parser("train", help="train an algorithm on an env; writes one run directory")
@@ -41,13 +58,14 @@ def _parser() -> argparse.ArgumentParser:
 
     resume = sub.add_parser("resume", help="continue an interrupted run from its last checkpoint")
     resume.add_argument("run_dir")
-    resume.add_argument("--quiet", action="store_true")
+    resume.add_argument("--quiet", action="store_true", help="no progress bar")
 
     bench = sub.add_parser("bench", help="run a benchmark suite; exit 0 when every check passes, 1 otherwise")
     bench.add_argument("suite")
     bench.add_argument("--runs", type=int, help="override the suite's run counts")
     bench.add_argument("--quick", action="store_true", help="fewer runs, for a fast look")
     bench.add_argument("--out", help="output directory (default bench-results/<suite>)")
+    bench.add_argument("--quiet", action="store_true", help="no progress bar")
 
     report = sub.add_parser("report", help="rebuild the report of a bench output or run directory")
     report.add_argument("dir")
@@ -61,14 +79,7 @@ def _default_out(algo: str, env_id: str) -> Path:
     return Path("runs") / f"{algo}-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def _one_thread() -> None:
-    import torch
-
-    torch.set_num_threads(1)  # small networks and parallel seeds run fastest on one thread per process here
-
-
 def _train(args) -> int:
-    _one_thread()
     from reverie.runner.train import parse_pairs, parse_seeds, start_run, start_seeds
 
     common = {
@@ -84,7 +95,13 @@ def _train(args) -> int:
     if args.seeds:
         if args.workers < 1:
             raise UserError("--workers must be at least 1")
-        summaries = start_seeds(parse_seeds(args.seeds), args.workers, out, show=not args.quiet, **common)
+
+        def import_report():  # matplotlib's import overlaps the training instead of following it
+            import reverie.bench.report  # noqa: F401
+
+        summaries = start_seeds(
+            parse_seeds(args.seeds), args.workers, out, show=not args.quiet, while_running=import_report, **common
+        )
         from reverie.bench.report import write_run_report
 
         print(f"{len(summaries)} runs in {out}; report: {write_run_report(out)}")
@@ -117,7 +134,7 @@ def _bench(args) -> int:
         raise UserError(f"cannot write to output directory {out}: {error.strerror or error}") from None
     if args.runs is not None and args.runs < 1:
         raise UserError("--runs must be at least 1")
-    results = run_suite(args.suite, runs=args.runs, quick=args.quick, show=True, out=out)
+    results = run_suite(args.suite, runs=args.runs, quick=args.quick, show=not args.quiet, out=out)
     atomic_write_json(out / "results.json", results)
     report = write_suite_report(results, out)
     print_checks(results)
@@ -149,8 +166,8 @@ def _list(args) -> int:
     from reverie.envs.pilco_costs import PILCO_TASKS
 
     print("algorithms:")
-    for name, module in ALGORITHMS.items():
-        print(f"  {name:22s} {module.SUMMARY}")
+    for name, entry in ALGORITHMS.items():
+        print(f"  {name:22s} {entry.summary}")
     print("environments (reverie):")
     for env_id in sorted(k for k in gym.registry if k.startswith("reverie/")):
         print(f"  {env_id}")
@@ -160,15 +177,17 @@ def _list(args) -> int:
     print(f"    {', '.join(PILCO_TASKS)}")
     print(f"  gps on those with a known cost and target conditions: {', '.join(KNOWN_COSTS)}")
     print("suites:")
-    for name, text in SUITES.items():
-        print(f"  {name:22s} {text}")
+    for name, entry in SUITES.items():
+        print(f"  {name:22s} {entry.summary}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``reverie`` console script; returns the exit code."""
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # torch reads it when (and if) a command imports torch
+    argv = sys.argv[1:] if argv is None else argv
     try:
+        _check_command(argv)
         args = _parser().parse_args(argv)
         import reverie  # noqa: F401  (registers the envs)
 
@@ -183,7 +202,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _resume(args) -> int:
-    _one_thread()
     from reverie.runner.train import resume_run
 
     summary = resume_run(args.run_dir, show=not args.quiet)

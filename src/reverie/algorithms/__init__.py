@@ -1,27 +1,55 @@
-"""The algorithm registry: the one door through which the runner and benchmarks reach algorithms."""
+"""The algorithm registry: the one door through which the runner and benchmarks reach algorithms.
+
+The registry names each algorithm's module instead of importing it, so ``reverie list``, ``--help`` and a
+tabular run never pay for torch: a module is imported the first time its algorithm is asked for.
+"""
 
 from __future__ import annotations
 
+import importlib
 from types import ModuleType
+from typing import NamedTuple
 
-from reverie.algorithms import (
-    dyna_q,
-    dyna_q_plus,
-    dyna_q_strict,
-    gps,
-    mpc,
-    pets,
-    pilco,
-    prioritized_sweeping,
-    q_learning,
-)
-from reverie.algorithms._tabular import discrete_sizes
 from reverie.errors import UserError
 
-ALGORITHMS: dict[str, ModuleType] = {
-    module.NAME: module
-    for module in (q_learning, dyna_q, dyna_q_strict, dyna_q_plus, prioritized_sweeping, pets, mpc, pilco, gps)
+
+class AlgorithmEntry(NamedTuple):
+    module: str  # under reverie.algorithms
+    summary: str  # one line for `reverie list`
+
+
+# Adding an algorithm: its own file under algorithms/, its docs page, and one line here.
+ALGORITHMS: dict[str, AlgorithmEntry] = {
+    "q-learning": AlgorithmEntry("q_learning", "tabular Q-learning, the model-free baseline (no model, no planning)"),
+    "dyna-q": AlgorithmEntry(
+        "dyna_q", "Dyna-Q, hybrid: direct Q update + model learning + N planning updates per real step"
+    ),
+    "dyna-q-strict": AlgorithmEntry(
+        "dyna_q_strict", "strict model-only loop: real samples update the model only; Q learns from N planning updates"
+    ),
+    "dyna-q-plus": AlgorithmEntry(
+        "dyna_q_plus", "Dyna-Q+: Dyna-Q with a kappa*sqrt(tau) bonus on long-untried pairs in planning"
+    ),
+    "prioritized-sweeping": AlgorithmEntry(
+        "prioritized_sweeping", "prioritized sweeping: planning updates ordered by priority, spread to predecessors"
+    ),
+    "pets": AlgorithmEntry("pets", "PETS: probabilistic ensemble + trajectory sampling + CEM model-predictive control"),
+    "mpc": AlgorithmEntry("mpc", "MPC with one deterministic network and random shooting (Nagabandi et al. 2018)"),
+    "pilco": AlgorithmEntry(
+        "pilco", "PILCO: GP dynamics + analytic moment-matching rollouts + policy gradients (L-BFGS)"
+    ),
+    "gps": AlgorithmEntry(
+        "gps", "Guided Policy Search (mirror descent): KL-bounded LQG on local linear fits, imitated by a network"
+    ),
 }
+
+
+def get_algorithm(name: str) -> ModuleType:
+    """The module of algorithm ``name`` (with ``NAME``, ``Config`` and ``train``), imported on first use; unknown
+    names raise UserError."""
+    if name not in ALGORITHMS:
+        raise UserError(f"unknown algorithm '{name}'; known: {', '.join(ALGORITHMS)}")
+    return importlib.import_module(f"reverie.algorithms.{ALGORITHMS[name].module}")
 
 
 def check_env_fits(name: str, env, config=None) -> None:
@@ -31,19 +59,19 @@ def check_env_fits(name: str, env, config=None) -> None:
     if hasattr(module, "check_env"):
         module.check_env(env)
     else:  # the tabular family
+        from reverie.algorithms._tabular import discrete_sizes
+
         discrete_sizes(env, name)
     if config is not None and hasattr(module, "check_config"):
         module.check_config(env, config)
 
 
-def get_algorithm(name: str) -> ModuleType:
-    """The module of algorithm ``name`` (with ``Config`` and ``train``); unknown names raise UserError."""
-    if name not in ALGORITHMS:
-        raise UserError(f"unknown algorithm '{name}'; known: {', '.join(ALGORITHMS)}")
-    return ALGORITHMS[name]
+def simulate_tabular(*args, **kwargs):
+    """The compiled whole-run simulator of tabular algorithms on known mazes, for benchmarks: see
+    ``reverie.algorithms._simulate.simulate_runs`` for the arguments and the returned arrays."""
+    from reverie.algorithms._simulate import simulate_runs
+
+    return simulate_runs(*args, **kwargs)
 
 
-# The compiled whole-run simulator of tabular algorithms on known mazes, for benchmarks.
-from reverie.algorithms._simulate import simulate_runs as simulate_tabular  # noqa: E402
-
-__all__ = ["ALGORITHMS", "check_env_fits", "get_algorithm", "simulate_tabular"]
+__all__ = ["ALGORITHMS", "AlgorithmEntry", "check_env_fits", "get_algorithm", "simulate_tabular"]

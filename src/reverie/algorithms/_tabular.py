@@ -10,6 +10,7 @@ benchmark figures come from exactly the code users train with.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import ClassVar, NamedTuple
 
@@ -123,7 +124,7 @@ def train_tabular(env: gym.Env, run, state: TabularState, step, params: tuple, e
             a = epsilon_greedy(state.q, s, epsilon, state.rng)
             s2, r, terminated, truncated, info = env.step(a)
             s2, r, terminated = _checked_state(s2, state), float(r), bool(terminated)
-            if not np.isfinite(r):
+            if not math.isfinite(r):
                 raise UserError(f"the env returned a non-finite reward ({r}) at step {length + 1} of an episode")
             state = state._replace(model=ensure_edge_room(state.model))
             step(state, s, a, r, s2, terminated, params)

@@ -1,6 +1,6 @@
 """What every algorithm shares: typed configs built from ``key=value`` strings, and the run protocol.
 
-An algorithm module exposes ``NAME``, ``SUMMARY``, a ``Config`` dataclass and
+An algorithm module exposes ``NAME``, a ``Config`` dataclass and
 ``train(env, config, run) -> dict``; ``run`` is the runner's handle (see ``Run`` below).
 """
 

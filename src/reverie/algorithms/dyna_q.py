@@ -23,7 +23,6 @@ from reverie.learners.tabular_q import q_backup
 from reverie.models.tabular import observe, query, sample_pair
 
 NAME = "dyna-q"
-SUMMARY = "Dyna-Q, hybrid: direct Q update + model learning + N planning updates per real step"
 
 
 @dataclass

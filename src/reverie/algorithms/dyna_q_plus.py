@@ -24,7 +24,6 @@ from reverie.learners.tabular_q import q_backup
 from reverie.models.tabular import assume, observe, query, sample_pair
 
 NAME = "dyna-q-plus"
-SUMMARY = "Dyna-Q+: Dyna-Q with a kappa*sqrt(tau) bonus on long-untried pairs in planning"
 
 
 @dataclass

@@ -20,7 +20,6 @@ from reverie.learners.tabular_q import q_backup
 from reverie.models.tabular import observe, query, sample_pair
 
 NAME = "dyna-q-strict"
-SUMMARY = "strict model-only loop: real samples update the model only; Q learns from N planning updates"
 
 
 @dataclass

@@ -40,7 +40,6 @@ from reverie.planners.lqg import (
 )
 
 NAME = "gps"
-SUMMARY = "Guided Policy Search (mirror descent): KL-bounded LQG on local linear fits, imitated by a network"
 
 
 @dataclass

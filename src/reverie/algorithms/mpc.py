@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from reverie.algorithms import pets
 
 NAME = "mpc"
-SUMMARY = "MPC with one deterministic network and random shooting (Nagabandi et al. 2018)"
 
 
 @dataclass

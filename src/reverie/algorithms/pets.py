@@ -38,7 +38,6 @@ from reverie.planners.propagation import PROPAGATIONS, check_particles, score_se
 from reverie.planners.shooting import make_planner, planner_config, planner_fields
 
 NAME = "pets"
-SUMMARY = "PETS: probabilistic ensemble + trajectory sampling + CEM model-predictive control"
 
 
 @dataclass

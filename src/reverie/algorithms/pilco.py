@@ -36,7 +36,6 @@ from reverie.models.gp import GPModel
 from reverie.planners.moment_rollout import RolloutSpec, augment, rollout
 
 NAME = "pilco"
-SUMMARY = "PILCO: GP dynamics + analytic moment-matching rollouts + policy gradients (L-BFGS)"
 
 
 @dataclass

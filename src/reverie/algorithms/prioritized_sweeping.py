@@ -29,7 +29,6 @@ from reverie.models.tabular import edge_is_current, observe, predicted_reward, q
 from reverie.planners.priority_queue import pop, push
 
 NAME = "prioritized-sweeping"
-SUMMARY = "prioritized sweeping: planning updates ordered by priority, spread to predecessors"
 
 
 @dataclass

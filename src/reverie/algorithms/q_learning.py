@@ -16,7 +16,6 @@ from reverie.jit import kernel
 from reverie.learners.tabular_q import q_backup
 
 NAME = "q-learning"
-SUMMARY = "tabular Q-learning, the model-free baseline (no model, no planning)"
 
 
 @dataclass

@@ -1,13 +1,37 @@
-"""Benchmark suites: published figures reproduced, speed and memory, with plots and an HTML report."""
+"""Benchmark suites: published figures reproduced, speed and memory, with plots and an HTML report.
+
+Suites are registered like algorithms: a name, the module under ``reverie.bench`` that holds its
+``run(runs, quick, show, out) -> results dict``, and a line for ``reverie list``; a module is imported only
+when its suite runs.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import NamedTuple
+
 from reverie.errors import UserError
 
-SUITES = {
-    "sutton-barto": "Sutton & Barto (2018) chapter 8: Figures 8.2, 8.4, 8.5 and Example 8.4",
-    "pets": "PETS on the continuous cart-pole and Pendulum, beside mbrl-lib, SAC and the true-model planner",
-    "pilco-gps": "PILCO swing-ups beside PETS and SAC, policy step beside TorchRL's PILCO; GPS on 2-link arm, Reacher",
+
+class SuiteEntry(NamedTuple):
+    module: str  # under reverie.bench
+    summary: str
+
+
+SUITES: dict[str, SuiteEntry] = {
+    "sutton-barto": SuiteEntry(
+        "sutton_barto", "Sutton & Barto (2018) chapter 8: Figures 8.2, 8.4, 8.5 and Example 8.4"
+    ),
+    "pets": SuiteEntry(
+        "pets", "PETS on the continuous cart-pole and Pendulum, beside mbrl-lib, SAC and the true-model planner"
+    ),
+    "pilco-gps": SuiteEntry(
+        "pilco_gps",
+        "PILCO swing-ups beside PETS and SAC, policy step beside TorchRL's PILCO; GPS on 2-link arm, Reacher",
+    ),
+    "cli": SuiteEntry(
+        "startup", "the command line's first seconds: --help, list, a one-episode run, seed fan-out vs the companion"
+    ),
 }
 
 
@@ -15,14 +39,5 @@ def run_suite(name: str, runs: int | None, quick: bool, show: bool = False, out=
     """Run suite ``name`` and return its results dict (see ``reverie.bench.report`` for the layout)."""
     if name not in SUITES:
         raise UserError(f"unknown suite '{name}'; known: {', '.join(SUITES)}")
-    if name == "pets":
-        from reverie.bench import pets
-
-        return pets.run(runs=runs, quick=quick, show=show, out=out)
-    if name == "pilco-gps":
-        from reverie.bench import pilco_gps
-
-        return pilco_gps.run(runs=runs, quick=quick, show=show, out=out)
-    from reverie.bench import sutton_barto
-
-    return sutton_barto.run(runs=runs, quick=quick, show=show)
+    module = importlib.import_module(f"reverie.bench.{SUITES[name].module}")
+    return module.run(runs=runs, quick=quick, show=show, out=out)

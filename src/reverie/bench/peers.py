@@ -10,6 +10,9 @@ import subprocess
 import time
 from pathlib import Path
 
+# reverie's own peer wrappers (benchmarks/peers/ in a checkout); absolute, so run_peer joins it as is
+LOCAL_PEERS = Path(__file__).resolve().parents[3] / "benchmarks" / "peers"
+
 
 def peers_dir() -> Path | None:
     """The shared peer scripts: $REVERIE_PEERS, or ``shared/peers`` beside the repository."""

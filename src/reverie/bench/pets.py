@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from reverie.bench.checks import check
 from reverie.bench.peers import run_peer
 from reverie.bench.stats import mean_band, on_step_grid, steps_to_threshold
 from reverie.runner.progress import RunProgress
@@ -38,11 +39,6 @@ SWINGUP_SETS = {**FAST, "planning_horizon": "25"}
 CARTPOLE_THRESHOLD, PENDULUM_THRESHOLD = 190.0, -200.0  # "solved": mean of 3 consecutive episodes at or above
 SAC_STEPS = 10_000  # SAC reaches both thresholds in about 3.5k steps (shared/peers/README.md)
 SAC_SEEDS = 3  # SAC is the reference point here, not the subject; 3 seeds give its median
-
-
-def _check(name, value, target, passed) -> dict:
-    value = float("nan") if value is None else float(value)
-    return {"name": name, "value": round(value, 4), "target": target, "passed": bool(passed)}
 
 
 def _trials(run_dir: Path) -> list[dict]:
@@ -124,9 +120,9 @@ def cartpole(out: Path, seeds, trials: int, gflops: float) -> tuple[list, dict, 
     returns = _per_trial(runs, trials)
     median = np.nanmedian(returns, axis=0)
     fourth_on = median[3:].min() if len(median) > 3 else float("nan")
-    checks = [_check("cartpole: worst per-trial median return, trials 4+", fourth_on, ">= 190", fourth_on >= 190)]
+    checks = [check("cartpole: worst per-trial median return, trials 4+", fourth_on, ">= 190", fourth_on >= 190)]
     memory = max(r["summary"].get("peak_memory_mb", float("nan")) for r in runs)
-    checks.append(_check("cartpole: peak memory of a run (MB)", memory, "< 1500", memory < 1500))
+    checks.append(check("cartpole: peak memory of a run (MB)", memory, "< 1500", memory < 1500))
     wall = float(np.median([r["summary"]["wall_s"] / max(r["planned_steps"], 1) for r in runs]))
     evals = float(np.median([t["planner/model_evals_per_s"] for r in runs for t in r["trials"]]))
     flops_per_eval = 2 * (6 * 200 + 2 * 200 * 200 + 200 * 8)  # one particle through one 3x200 member
@@ -140,7 +136,7 @@ def cartpole(out: Path, seeds, trials: int, gflops: float) -> tuple[list, dict, 
     upper = _pets_runs(out / "cartpole-true-model", CARTPOLE, [0], {**FAST, "dynamics": "simulator"}, episodes=1)
     bound = upper[0]["summary"]["episode_returns"][0]
     ratio = float(np.nanmean(returns[:, -1])) / bound
-    checks.append(_check("cartpole: PETS last-trial return / true-model return", ratio, "report (1 = bound)", True))
+    checks.append(check("cartpole: PETS last-trial return / true-model return", ratio, "report (1 = bound)", True))
     facts["cartpole_true_model_return"] = bound
     return checks, {"reverie PETS (iCEM, 5 particles)": mean_band(returns)}, facts, runs
 
@@ -154,21 +150,21 @@ def peers(out: Path, trials: int, returns: np.ndarray, runs: list, seconds_per_s
         ratio = seconds_per_step / (last["wall_s"] / max(last["env_steps"] - 200, 1))
         theirs = [row["return"] for row in mbrl["rows"]]
         gap = float(np.nanmean(returns[:, : len(theirs)])) - float(np.mean(theirs))
-        checks.append(_check("cartpole: s per step, reverie / mbrl-lib", ratio, "<= 0.333", ratio <= 1 / 3))
-        checks.append(_check("cartpole: mean return, reverie - mbrl-lib (same trials)", gap, ">= 0", gap >= 0))
+        checks.append(check("cartpole: s per step, reverie / mbrl-lib", ratio, "<= 0.333", ratio <= 1 / 3))
+        checks.append(check("cartpole: mean return, reverie - mbrl-lib (same trials)", gap, ">= 0", gap >= 0))
         padded = np.full((1, returns.shape[1]), np.nan)  # its trials beyond the ones it ran are not drawn
         padded[0, : len(theirs)] = theirs[: returns.shape[1]]
         series["mbrl-lib PETS (tutorial settings, seed 0)"] = mean_band(padded)
     else:
-        checks.append(_check("cartpole: s per step, reverie / mbrl-lib", None, f"<= 0.333 ({mbrl['error']})", False))
+        checks.append(check("cartpole: s per step, reverie / mbrl-lib", None, f"<= 0.333 ({mbrl['error']})", False))
     sac = _sac(out, "cartpole_continuous", range(SAC_SEEDS), CARTPOLE_THRESHOLD)
     if sac["error"]:
-        checks.append(_check("cartpole: SAC / PETS real steps to 190", None, f">= 5 ({sac['error']})", False))
+        checks.append(check("cartpole: SAC / PETS real steps to 190", None, f">= 5 ({sac['error']})", False))
         return checks, series, facts
     ours = _median_steps(_steps_to(runs, CARTPOLE_THRESHOLD), int(runs[0]["end_steps"][-1]))
     ratio = _median_steps(sac["steps"], SAC_STEPS) / ours
     name = "cartpole: SAC / PETS median real steps to 190 (3-episode mean)"
-    checks.append(_check(name, ratio, ">= 5 (goal)", ratio >= 5))
+    checks.append(check(name, ratio, ">= 5 (goal)", ratio >= 5))
     facts["sac_cartpole_steps_to_190"] = sac["steps"]
     # the same comparison with a one-episode window (the first episode at 190 or more), for context
     first = [steps_to_threshold([r["return"] for r in rows], [r["env_steps"] for r in rows], CARTPOLE_THRESHOLD, 1)
@@ -200,8 +196,8 @@ def pendulum(out: Path, seeds, with_sac: bool) -> tuple[list, dict, dict]:
     late = [np.mean(r["summary"]["episode_returns"][5:10]) for r in runs]
     mean, worst = float(np.mean(late)), float(np.min(late))
     checks = [
-        _check(f"pendulum: mean return over {len(runs)} seeds, episodes 6-10", mean, ">= -200", mean >= -200),
-        _check("pendulum: worst seed's mean return, episodes 6-10", worst, "report (start states vary)", True),
+        check(f"pendulum: mean return over {len(runs)} seeds, episodes 6-10", mean, ">= -200", mean >= -200),
+        check("pendulum: worst seed's mean return, episodes 6-10", worst, "report (start states vary)", True),
     ]
     # The same planner with the true model on the worst seed's episodes (same run seed, so the same start states):
     # how much of the gap is the model, and how much is hard start states (hanging down costs ~-350 even at best)
@@ -210,7 +206,7 @@ def pendulum(out: Path, seeds, with_sac: bool) -> tuple[list, dict, dict]:
     bound = _pets_runs(out / "pendulum-true-model", PENDULUM, [worst_seed], sets, steps=2000)[0]["summary"]
     bound_late = float(np.mean(bound["episode_returns"][5:10]))
     name = f"pendulum: true-model planner, seed {worst_seed}'s episodes 6-10"
-    checks.append(_check(name, bound_late, "report", True))
+    checks.append(check(name, bound_late, "report", True))
     ours = _steps_to(runs, PENDULUM_THRESHOLD)
     facts = {"pendulum_steps_to_-200": ours, "pendulum_mean_return_episodes_6_10": np.round(late, 2).tolist()}
     curve = {
@@ -223,10 +219,10 @@ def pendulum(out: Path, seeds, with_sac: bool) -> tuple[list, dict, dict]:
     if with_sac:
         sac = _sac(out, "pendulum", range(SAC_SEEDS), PENDULUM_THRESHOLD)
         if sac["error"]:
-            checks.append(_check("pendulum: SAC / PETS real steps to -200", None, f"report ({sac['error']})", False))
+            checks.append(check("pendulum: SAC / PETS real steps to -200", None, f"report ({sac['error']})", False))
         else:
             ratio = _median_steps(sac["steps"], SAC_STEPS) / _median_steps(ours, 2000)
-            checks.append(_check("pendulum: SAC / PETS median real steps to -200", ratio, "report", True))
+            checks.append(check("pendulum: SAC / PETS median real steps to -200", ratio, "report", True))
             facts["sac_pendulum_steps_to_-200"] = sac["steps"]
             curve["series"][f"SB3 SAC ({SAC_SEEDS} seeds)"] = mean_band(
                 np.array([[r["return"] for r in rows][:10] for rows in sac["rows"]])
@@ -243,7 +239,7 @@ def swingup(out: Path, seeds, trials: int) -> tuple[list, dict, dict]:
     reached = [int(np.argmax(row >= 0.9 * bound)) + 1 if (row >= 0.9 * bound).any() else None for row in returns]
     passed = all(t is not None for t in reached)
     worst = max(t or trials + 1 for t in reached)
-    check = _check(f"swing-up: trials to 90% of the true-model return (worst of {len(seeds)})", worst,
+    swingup_check = check(f"swing-up: trials to 90% of the true-model return (worst of {len(seeds)})", worst,
                    f"<= {trials}", passed)  # fmt: skip
     curve = {
         "title": f"CartPoleSwingUp: return per trial ({len(seeds)} seeds; true-model planner {bound:.1f})",
@@ -255,7 +251,7 @@ def swingup(out: Path, seeds, trials: int) -> tuple[list, dict, dict]:
     }  # fmt: skip
     facts = {"swingup_true_model_return": round(bound, 2), "swingup_trials_to_90pct": reached,
              "swingup_best_return_per_seed": np.nanmax(returns, axis=1).round(2).tolist()}  # fmt: skip
-    return [check], curve, facts
+    return [swingup_check], curve, facts
 
 
 # Planner families on the swing-up with the true simulator as the model, at ~750 scored sequences per step each
@@ -279,9 +275,9 @@ def planners(out: Path) -> tuple[list, dict]:
             "model_evals_per_s": round(float(np.median([t["planner/model_evals_per_s"] for t in run["trials"]]))),
         }
     best = max(f["mean_return"] for f in facts.values())
-    check = _check("swing-up, true model: random shooting / best planner return", facts["random"]["mean_return"] / best,
-                   "report", True)  # fmt: skip
-    return [check], {"planners_true_model_swingup": facts}
+    ratio = facts["random"]["mean_return"] / best
+    planners_check = check("swing-up, true model: random shooting / best planner return", ratio, "report", True)
+    return [planners_check], {"planners_true_model_swingup": facts}
 
 
 def mpc_baseline(out: Path, seeds, trials: int) -> np.ndarray:

@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from reverie.bench.peers import run_peer
+from reverie.bench.checks import check
+from reverie.bench.peers import LOCAL_PEERS, run_peer
 from reverie.bench.stats import mean_band
 from reverie.envs.pilco_costs import pilco_task
 from reverie.models.controllers import RBFController
@@ -54,13 +55,7 @@ INVERTED_KWARGS, INVERTED_SETS = (
 # a linear controller, a = sin(w . [x, v] + b), can pump energy with the velocity; the RBF one also reached the goal in
 # its first policy trial on seeds 0 and 1 but missed the next while its predicted cost fell (not established why)
 MOUNTAIN_CAR_SETS = {"controller": "linear"}
-LOCAL_PEERS = Path(__file__).resolve().parents[3] / "benchmarks" / "peers"  # absolute: run_peer joins it as is
 TORCHRL_README = {"100": [0.9, 1700], "200": [2.7, 5500], "350": [19.0, 10600]}  # s per step, peak MB (quiet)
-
-
-def _check(name, value, target, passed) -> dict:
-    value = float("nan") if value is None else float(value)
-    return {"name": name, "value": round(value, 4), "target": target, "passed": bool(passed)}
 
 
 def first_success(flags) -> int | None:
@@ -159,7 +154,7 @@ def swingup(out: Path, name: str, env_id: str, seeds, trials: int, target: int, 
     runs = _runs(out / name, "pilco", env_id, seeds, trials, sets)
     firsts = [first_success(s.get("episode_success")) for s in runs]
     rate = float(np.mean([f is not None and f <= target for f in firsts]))
-    checks = [_check(f"pilco {name}: share of seeds up and held within {target} trials", rate, "1.0", rate == 1.0)]
+    checks = [check(f"pilco {name}: share of seeds up and held within {target} trials", rate, "1.0", rate == 1.0)]
     rows = [r for s in seeds for r in _metrics(out / name / f"seed_{s}")]
     opt_s = [r["time/policy_opt_s"] for r in rows if "time/policy_opt_s" in r]
     seconds = [interaction_s(f) for f in firsts]
@@ -173,9 +168,7 @@ def swingup(out: Path, name: str, env_id: str, seeds, trials: int, target: int, 
         pets = _runs(out / f"{name}-pets", "pets", env_id, seeds[:PEER_SEEDS], trials, PETS_SETS)
         pets_s = [interaction_s(first_success(s.get("episode_success"))) for s in pets]
         ratio = median_s(pets_s, trials * TRIAL_S) / median_s(seconds, trials * TRIAL_S)
-        checks.append(
-            _check(f"{name}: PETS / PILCO median interaction s to success", ratio, ratio_target(pets_s), True)
-        )
+        checks.append(check(f"{name}: PETS / PILCO median interaction s to success", ratio, ratio_target(pets_s), True))
         facts[f"pets_{name}_interaction_s"] = pets_s
         series[f"reverie PETS (iCEM, {len(pets)} seeds)"] = _returns(pets, trials)
         script, label = str(LOCAL_PEERS / "sb3_reverie_env.py"), f"{name}: SAC / PILCO median interaction s to success"
@@ -183,11 +176,11 @@ def swingup(out: Path, name: str, env_id: str, seeds, trials: int, target: int, 
                for s in range(PEER_SEEDS)]  # fmt: skip
         error = next((p["error"] for p in sac if p["error"]), None)
         if error:
-            checks.append(_check(label, None, f"report (not measured: {error})", False))
+            checks.append(check(label, None, f"report (not measured: {error})", False))
         else:
             sac_s = [sac_seconds_to_success(p["rows"]) for p in sac]
             ratio = median_s(sac_s, SAC_STEPS * DT) / median_s(seconds, trials * TRIAL_S)
-            checks.append(_check(label, ratio, ratio_target(sac_s), True))
+            checks.append(check(label, ratio, ratio_target(sac_s), True))
             facts[f"sac_{name}_interaction_s"] = sac_s
             # SAC's episodes are trials of the same 4 s: its first ones go on the same axis
             sac_returns = [[r["return"] for r in p["rows"] if "return" in r][:trials] for p in sac]
@@ -206,8 +199,8 @@ def inverted(out: Path, seeds, episodes: int, peers: bool) -> tuple[list, dict]:
     balanced = [first_success([n >= 100 for n in s["episode_lengths"]]) for s in runs]
     share, peak = float(np.mean([b is not None for b in balanced])), ours[-1]["peak_mb"]
     checks = [
-        _check("pilco InvertedPendulum-v5: share of seeds with a 100-step trial", share, "1.0", share == 1.0),
-        _check("pilco, InvertedPendulum sizes: peak memory at 350 points (MB)", peak, "< 1024", peak < 1024),
+        check("pilco InvertedPendulum-v5: share of seeds with a 100-step trial", share, "1.0", share == 1.0),
+        check("pilco, InvertedPendulum sizes: peak memory at 350 points (MB)", peak, "< 1024", peak < 1024),
     ]
     steps = [None if b is None else int(sum(s["episode_lengths"][:b])) for b, s in zip(balanced, runs, strict=True)]
     facts = {
@@ -235,13 +228,13 @@ def inverted(out: Path, seeds, episodes: int, peers: bool) -> tuple[list, dict]:
     for points, cost in list(zip(POINTS, ours, strict=True))[1:]:  # the goal is set at 200 and 350 points
         label = f"pilco policy step at {points} points: TorchRL CPU s / reverie CPU s"
         if "error" in theirs:
-            checks.append(_check(label, None, f">= 10 (not measured: {theirs['error']})", False))
+            checks.append(check(label, None, f">= 10 (not measured: {theirs['error']})", False))
         else:
             ratio = theirs[points]["cpu_s"] / cost["cpu_s"]
-            checks.append(_check(label, ratio, ">= 10", ratio >= 10))
+            checks.append(check(label, ratio, ">= 10", ratio >= 10))
     if not balance["error"]:  # its step_count reaches 99 in a full 100-step evaluation (shared/peers/README.md)
         done = any(r["eval_steps"] >= r["eval_horizon"] - 1 for r in evals)
-        checks.append(_check("TorchRL PILCO balances (an evaluation of 99+ of 100 steps)", float(done), "report", True))
+        checks.append(check("TorchRL PILCO balances (an evaluation of 99+ of 100 steps)", float(done), "report", True))
     return checks, facts
 
 
@@ -260,9 +253,9 @@ def mountain_car(out: Path, seeds, trials: int, target: int) -> tuple[list, dict
     rate = float(np.mean([f is not None and f <= target for f in firsts]))
     after = [ok for flags, f in zip(reached, firsts, strict=True) if f is not None for ok in flags[f:]]
     steps = [None if f is None else int(sum(s["episode_lengths"][:f])) for f, s in zip(firsts, runs, strict=True)]
-    checks = [_check(f"pilco mountain car: share of seeds reaching the goal within {target} trials", rate, "1.0",
+    checks = [check(f"pilco mountain car: share of seeds reaching the goal within {target} trials", rate, "1.0",
                      rate == 1.0),
-              _check("pilco mountain car: share of the trials after the first success that reach the goal",
+              check("pilco mountain car: share of the trials after the first success that reach the goal",
                      float(np.mean(after)) if after else None, "report", True)]  # fmt: skip
     facts = {"pilco_mountain_car_first_goal_trial": firsts, "pilco_mountain_car_real_steps_to_goal": steps,
              "pilco_mountain_car_episode_lengths": [s["episode_lengths"] for s in runs]}  # fmt: skip
@@ -276,7 +269,7 @@ def gps(out: Path, seeds, episodes: int, env_id: str = ARM, name: str = "arm", t
     train = float(np.mean([s["eval_success_rate_train"] for s in runs]))
     held = float(np.mean([s["eval_success_rate_heldout"] for s in runs]))
     times = [t for s in seeds for t in iteration_times(_metrics(out / f"gps-{name}" / f"seed_{s}"))]
-    checks = [_check(f"gps {name}: network alone within the success radius, {what} targets (share of test episodes)",
+    checks = [check(f"gps {name}: network alone within the success radius, {what} targets (share of test episodes)",
                      rate, target, target == "report" or rate >= 0.9)
               for what, rate in (("training", train), ("held-out", held))]  # fmt: skip
     facts = {f"gps_{name}_eval_success_rate": [s["eval_success_rate"] for s in runs],

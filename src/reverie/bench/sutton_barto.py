@@ -15,6 +15,7 @@ import gymnasium as gym
 import numpy as np
 
 from reverie.algorithms import get_algorithm, simulate_tabular
+from reverie.bench.checks import check
 from reverie.bench.stats import mean_band
 from reverie.runner.progress import RunProgress
 
@@ -37,10 +38,6 @@ def _simulate(algo: str, maze, seeds, overrides: dict, **budget):
     )  # fmt: skip
 
 
-def _check(name: str, value: float, target: str, passed: bool) -> dict:
-    return {"name": name, "value": round(float(value), 4), "target": target, "passed": bool(passed)}
-
-
 def figure_8_2(runs: int) -> tuple[list, dict, dict]:
     """Dyna maze, steps per episode for N = 0, 5, 50 (alpha 0.1), 50 episodes."""
     maze = _maze("reverie/DynaMaze-v0")
@@ -55,10 +52,10 @@ def figure_8_2(runs: int) -> tuple[list, dict, dict]:
     mean = {k: np.array(v["mean"]) for k, v in series.items()}
     worst_50, worst_5, scaled_s = mean["N = 50"][2:].max(), mean["N = 5"][6:].max(), compute_s * 30 / runs
     checks = [
-        _check("fig8.2 N=50: worst mean length, episodes 3-50", worst_50, "<= 20", worst_50 <= 20),
-        _check("fig8.2 N=5: worst mean length, episodes 7-50", worst_5, "<= 20", worst_5 <= 20),
-        _check("fig8.2 N=0: mean length at episode 10", mean["N = 0"][9], "> 50", mean["N = 0"][9] > 50),
-        _check("fig8.2 compute seconds, scaled to 30 runs", scaled_s, "<= 0.5", scaled_s <= 0.5),
+        check("fig8.2 N=50: worst mean length, episodes 3-50", worst_50, "<= 20", worst_50 <= 20),
+        check("fig8.2 N=5: worst mean length, episodes 7-50", worst_5, "<= 20", worst_5 <= 20),
+        check("fig8.2 N=0: mean length at episode 10", mean["N = 0"][9], "> 50", mean["N = 0"][9] > 50),
+        check("fig8.2 compute seconds, scaled to 30 runs", scaled_s, "<= 0.5", scaled_s <= 0.5),
     ]
     curve = {
         "title": f"Figure 8.2: Dyna maze ({runs} runs)",
@@ -109,7 +106,7 @@ def example_8_4(runs: int, scales=(1, 2, 3, 4, 5)) -> tuple[list, dict]:
             means[algo] = float(updates.mean())
             series[algo].append(means[algo])
         ratio = means["prioritized-sweeping"] / means["dyna-q"]
-        checks.append(_check(f"ex8.4 scale {scale}: PS / Dyna-Q updates", ratio, "< 1", ratio < 1))
+        checks.append(check(f"ex8.4 scale {scale}: PS / Dyna-Q updates", ratio, "< 1", ratio < 1))
     states = [int(_maze("reverie/ScaledDynaMaze-v0", scale=k).observation_space.n) for k in scales]
     curve = {
         "title": f"Example 8.4: updates until the greedy path is within 1.2x optimal ({runs} runs)",
@@ -134,8 +131,9 @@ def _process_seconds() -> float:
         return time.perf_counter()
 
 
-def run(runs: int | None = None, quick: bool = False, show: bool = False) -> dict:
-    """Run every experiment; ``runs`` overrides the book's run counts, ``quick`` uses fewer."""
+def run(runs: int | None = None, quick: bool = False, show: bool = False, out=None) -> dict:
+    """Run every experiment; ``runs`` overrides the book's run counts, ``quick`` uses fewer. The suite keeps no
+    files of its own, so ``out`` (the suite's output directory) is not used."""
     with RunProgress("sutton-barto", 4, "experiments", enabled=show) as progress:
         return _run(runs, quick, progress)
 
@@ -154,18 +152,18 @@ def _run(runs, quick, progress) -> dict:
     progress.show(f"figure 8.4, {counts['fig8_4']} runs")
     (final, ratio), curves["fig8_4"] = changing_maze("8.4", "reverie/BlockingMaze-v0", counts["fig8_4"], 3000, 10, 1e-4)
     gain = final["dyna-q-plus"] - final["dyna-q"]
-    checks.append(_check("fig8.4 Dyna-Q+ minus Dyna-Q reward by step 3000", gain, "> 0", gain > 0))
+    checks.append(check("fig8.4 Dyna-Q+ minus Dyna-Q reward by step 3000", gain, "> 0", gain > 0))
     progress.advance(1)
     progress.show(f"figure 8.5, {counts['fig8_5']} runs")
     (final, ratio), curves["fig8_5"] = changing_maze("8.5", "reverie/ShortcutMaze-v0", counts["fig8_5"], 6000, 50, 1e-3)
-    checks.append(_check("fig8.5 Dyna-Q+ / Dyna-Q reward by step 6000", ratio, ">= 1.10", ratio >= 1.10))
+    checks.append(check("fig8.5 Dyna-Q+ / Dyna-Q reward by step 6000", ratio, ">= 1.10", ratio >= 1.10))
     progress.advance(1)
     progress.show(f"example 8.4, {counts['ex8_4']} runs x 5 scales")
     ex_checks, curves["ex8_4"] = example_8_4(counts["ex8_4"])
     checks += ex_checks
     progress.advance(1)
     total_s = _process_seconds()
-    checks.append(_check("whole suite seconds, start-up included", total_s, "<= 30", total_s <= 30))
+    checks.append(check("whole suite seconds, start-up included", total_s, "<= 30", total_s <= 30))
     timing["suite_s"] = round(total_s, 2)
     timing["peak_memory_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     timing["updates_per_s"] = round(timing["updates_per_s"])

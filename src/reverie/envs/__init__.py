@@ -1,4 +1,8 @@
-"""Environments registered with Gymnasium as ``reverie/<Name>-v0`` when reverie is imported."""
+"""Environments registered with Gymnasium as ``reverie/<Name>-v0`` when reverie is imported.
+
+Registration names entry points as strings, so importing this package loads no env module beyond the mazes and
+cart-poles it re-exports, and never torch (the torch reward functions live in ``reverie.envs.rewards``).
+"""
 
 import gymnasium as gym
 
@@ -11,7 +15,6 @@ from reverie.envs.mazes import (
     ShortcutMaze,
     TransitionTable,
 )
-from reverie.envs.rewards import is_known, reward_fn, termination_fn
 
 MAZES = ("DynaMaze", "BlockingMaze", "ShortcutMaze", "ScaledDynaMaze")
 CONTINUOUS = ("CartPoleContinuous", "CartPoleSwingUp")
@@ -60,7 +63,4 @@ __all__ = [
     "ScaledDynaMaze",
     "ShortcutMaze",
     "TransitionTable",
-    "is_known",
-    "reward_fn",
-    "termination_fn",
 ]

@@ -146,6 +146,6 @@ def _env_state(env):
 
 
 def _tensorboard_writer(log_dir: Path, purge_step):
-    from torch.utils.tensorboard import SummaryWriter  # heavy import, only when a run starts
+    from reverie.runner.tensorboard import ScalarWriter  # imported when a run starts, not with the package
 
-    return SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
+    return ScalarWriter(log_dir, purge_step=purge_step)

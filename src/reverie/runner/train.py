@@ -6,6 +6,7 @@ import ast
 import dataclasses
 import platform
 import resource
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -57,6 +58,15 @@ def make_env(env_id: str, env_kwargs: dict[str, str]) -> gym.Env:
         raise UserError(f"cannot make env '{env_id}' with {kwargs}: {error}") from None
 
 
+def _load_algorithm(algo: str):
+    """The algorithm's module, with torch (if that module brought it in) held to one thread per process: small
+    networks and parallel seeds run fastest so on a few cores. A tabular algorithm never imports torch."""
+    module = get_algorithm(algo)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
+    return module
+
+
 def _prepare_dir(out: Path) -> None:
     if (out / "config.json").exists():
         raise UserError(f"{out} already holds a run; resume it with 'reverie resume {out}' or pick another --out")
@@ -75,7 +85,7 @@ def start_run(algo, env_id, seed, episodes, steps, overrides, env_kwargs, out, c
         raise UserError("give exactly one budget: --episodes N or --steps N")
     if (episodes is not None and episodes < 1) or (steps is not None and steps < 1):
         raise UserError("the budget must be a positive number of episodes or steps")
-    module = get_algorithm(algo)
+    module = _load_algorithm(algo)
     config = build_config(module.Config, overrides)
     env = make_env(env_id, env_kwargs)
     check_env_fits(algo, env, config)
@@ -105,7 +115,7 @@ def resume_run(run_dir, show=True):
     if (run_dir / "summary.json").exists():
         return read_json(run_dir / "summary.json", "run summary")
     try:
-        module = get_algorithm(record["algo"])
+        module = _load_algorithm(record["algo"])
         config = build_config(module.Config, record["config"])
         env = make_env(record["env"], record["env_kwargs"])
         seed = int(record["seed"])
@@ -170,9 +180,6 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def _seed_worker(kwargs: dict) -> dict:
-    import torch  # one thread per process: seeds in parallel must not fight over the 2 cores
-
-    torch.set_num_threads(1)
     kwargs = dict(kwargs)
     if kwargs.pop("resume", False):
         return resume_run(kwargs["out"], show=False)
@@ -187,15 +194,19 @@ def _same_run(run_dir: Path, kwargs: dict, config) -> bool:
     return all(record.get(key) == value for key, value in wanted.items())
 
 
-def start_seeds(seeds, workers, out, show=True, reuse=False, **kwargs) -> list[dict]:
+def start_seeds(seeds, workers, out, show=True, reuse=False, while_running=None, **kwargs) -> list[dict]:
     """One run per seed in ``out/seed_<n>``, ``workers`` processes at a time; returns their summaries.
+
+    The worker processes start once per call and take the seeds one after another. ``while_running``, if given,
+    is called in this process once every seed is handed out, while the workers train (the CLI imports the
+    report's plotting there instead of after the last seed).
 
     With ``reuse``, a seed directory that already holds the same run (algo, env, budget, resolved config) is
     resumed from its checkpoint, or read back if it finished, so an interrupted benchmark picks up where it
     stopped; a directory holding a different run is still refused.
     """
     out = Path(out)
-    module = get_algorithm(kwargs["algo"])  # fail on bad input here, not in every worker
+    module = _load_algorithm(kwargs["algo"])  # fail on bad input here, not in every worker
     config = build_config(module.Config, kwargs["overrides"])
     check_env_fits(kwargs["algo"], make_env(kwargs["env_id"], kwargs["env_kwargs"]), config)
     jobs = []
@@ -205,10 +216,16 @@ def start_seeds(seeds, workers, out, show=True, reuse=False, **kwargs) -> list[d
         if not resume:
             _prepare_dir(run_dir)
         jobs.append(dict(kwargs, seed=seed, out=run_dir, resume=resume))
+    if "numba" in sys.modules:  # the algorithm compiles its loops: load numba once here, not in every worker
+        from reverie.jit import warm_up
+
+        warm_up()
     summaries = {}
     with RunProgress(f"{kwargs['algo']} {kwargs['env_id']}", len(jobs), "seeds", enabled=show) as progress:
         with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
             futures = {pool.submit(_seed_worker, job): job["seed"] for job in jobs}
+            if while_running is not None:
+                while_running()
             for future in as_completed(futures):
                 summary = future.result()
                 summaries[futures[future]] = summary
