@@ -15,15 +15,8 @@ from reverie.runner.train import start_run
 REACHING = ("reverie/PointMass2D-v0", "reverie/TwoLinkArm-v0", "reverie/ReacherTargets-v0")
 
 
-def _needs_mujoco(env_id):
-    if env_id == "reverie/ReacherTargets-v0":  # Reacher-v5 underneath: the optional mujoco extra
-        pytest.importorskip("mujoco")
-        pytest.importorskip("gymnasium.envs.mujoco")
-
-
 @pytest.mark.parametrize("env_id", REACHING)
 def test_reaching_envs_pass_the_checker_and_their_reward_is_minus_the_known_cost(env_id):
-    _needs_mujoco(env_id)
     env = gym.make(env_id)
     check_env(env.unwrapped, skip_render_check=True)
     assert env.spec.max_episode_steps == 50
@@ -41,7 +34,6 @@ def test_reaching_envs_pass_the_checker_and_their_reward_is_minus_the_known_cost
 
 
 def test_reacher_targets_puts_the_target_where_asked():
-    _needs_mujoco("reverie/ReacherTargets-v0")
     env = gym.make("reverie/ReacherTargets-v0")
     for target in (*env.unwrapped.TRAIN_TARGETS, *env.unwrapped.HELDOUT_TARGETS):
         obs, _ = env.reset(seed=3, options={"target": target})

@@ -189,9 +189,6 @@ def test_the_cost_table_measures_the_tip_distance_as_the_env_does(env_id):
 @pytest.mark.parametrize("env_id", sorted(PILCO_TASKS))
 def test_every_known_cost_fits_its_env(env_id):
     task = PILCO_TASKS[env_id]
-    if env_id.endswith("-v5"):  # MuJoCo tasks: the optional mujoco extra
-        pytest.importorskip("mujoco")
-        pytest.importorskip("gymnasium.envs.mujoco")
     env = gym.make(env_id)
     dim = env.observation_space.shape[0]
     assert len(task.target) == dim == len(task.start_mean) == len(task.start_std), env_id

@@ -9,7 +9,7 @@
   a fresh process, against TorchRL 0.14.1's PILCO at the same sizes on InvertedPendulum-v5
   (``benchmarks/peers/torchrl_pilco.py``); and whether both balance that pendulum.
 - GPS on the two-link arm: 15 iterations x 4 conditions x 5 samples; the network alone on training and held-out targets.
-  With the mujoco extra, the same on Reacher-v5 with targets (``reverie/ReacherTargets-v0``, 3 seeds), reported.
+  The same on Reacher-v5 with targets (``reverie/ReacherTargets-v0``, 3 seeds), reported.
 
 Run directories and peer results are kept under ``out/runs``: running the suite again resumes or reuses them.
 """
@@ -36,7 +36,7 @@ from reverie.runner.progress import RunProgress
 from reverie.runner.train import start_seeds
 
 CARTPOLE, PENDULUM, ARM = "reverie/PilcoCartPole-v0", "reverie/PendulumSwingUp-v0", "reverie/TwoLinkArm-v0"
-REACHER = "reverie/ReacherTargets-v0"  # Reacher-v5 with targets: only with the optional mujoco extra
+REACHER = "reverie/ReacherTargets-v0"  # MuJoCo's Reacher-v5 with targets
 INVERTED, MOUNTAIN_CAR = "InvertedPendulum-v5", "MountainCarContinuous-v0"
 DT, TRIAL_S = 0.1, 4.0  # all three PILCO envs step 0.1 s; a reverie trial is 40 steps
 POINTS = (100, 200, 350)
@@ -279,15 +279,6 @@ def gps(out: Path, seeds, episodes: int, env_id: str = ARM, name: str = "arm", t
     return checks, facts
 
 
-def mujoco_available() -> bool:
-    """Whether the optional mujoco extra is installed (Reacher-v5 underneath ``reverie/ReacherTargets-v0``)."""
-    try:
-        import gymnasium.envs.mujoco.reacher_v5  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def run(runs: int | None = None, quick: bool = False, show: bool = False, out: Path | None = None) -> dict:
     """Run the suite; ``runs`` overrides the seed count (5); ``quick``: 1 seed, fewer trials, no PETS or peers."""
     seeds = list(range(runs if runs is not None else (1 if quick else 5)))
@@ -317,12 +308,9 @@ def run(runs: int | None = None, quick: bool = False, show: bool = False, out: P
         progress.show(f"GPS on the two-link arm, {len(seeds)} seeds")
         more, more_facts = gps(out, seeds, 8 * 4 * 5 if quick else GPS_EPISODES)
         checks, facts = checks + more, {**facts, **more_facts}
-        if mujoco_available():  # the issue sets no mark for Reacher: its shares are reported
-            progress.show(f"GPS on Reacher-v5 with targets, {min(3, len(seeds))} seeds")
-            more, more_facts = gps(out, seeds[:3], 8 * 4 * 5 if quick else GPS_EPISODES, REACHER, "reacher", "report")
-            checks, facts = checks + more, {**facts, **more_facts}
-        else:
-            facts["gps_reacher"] = "not run: the optional mujoco extra is not installed"
+        progress.show(f"GPS on Reacher-v5 with targets, {min(3, len(seeds))} seeds")  # no mark: shares reported
+        more, more_facts = gps(out, seeds[:3], 8 * 4 * 5 if quick else GPS_EPISODES, REACHER, "reacher", "report")
+        checks, facts = checks + more, {**facts, **more_facts}
         progress.advance(1)
     facts["peak_memory_mb_suite_process"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     facts.update({"seeds": len(seeds), "cart_trials": cart_trials, "pendulum_trials": pendulum_trials})

@@ -38,7 +38,7 @@ if "reverie/PointMass2D-v0" not in gym.registry:
     gym.register(id="reverie/PointMass2D-v0", entry_point="reverie.envs.reaching:PointMass2D", max_episode_steps=50)
 if "reverie/TwoLinkArm-v0" not in gym.registry:
     gym.register(id="reverie/TwoLinkArm-v0", entry_point="reverie.envs.two_link_arm:TwoLinkArm", max_episode_steps=50)
-if "reverie/ReacherTargets-v0" not in gym.registry:  # MuJoCo's Reacher-v5 with targets; needs the mujoco extra
+if "reverie/ReacherTargets-v0" not in gym.registry:  # MuJoCo's Reacher-v5 with targets
     gym.register(
         id="reverie/ReacherTargets-v0", entry_point="reverie.envs.reacher_targets:ReacherTargets", max_episode_steps=50
     )
