@@ -7,7 +7,7 @@ import reverie  # noqa: F401  (registers the mazes)
 from reverie.algorithms import dyna_q, dyna_q_plus, dyna_q_strict, prioritized_sweeping, q_learning
 from reverie.algorithms import simulate_tabular as simulate_runs
 from reverie.algorithms._tabular import make_state
-from reverie.algorithms.base import build_config
+from reverie.config import build_config
 from reverie.errors import UserError
 
 

@@ -70,7 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="rebuild the report of a bench output or run directory")
     report.add_argument("dir")
 
-    sub.add_parser("list", help="list algorithms, environments and suites")
+    listing = sub.add_parser("list", help="list algorithms, environments and suites, or one algorithm's config keys")
+    listing.add_argument("algo", nargs="?", help="an algorithm: print every config key with type, default and help")
     return parser
 
 
@@ -157,7 +158,26 @@ def _report(args) -> int:
     return 0
 
 
+def _list_keys(algo: str) -> int:
+    import textwrap
+
+    from reverie.algorithms import ALGORITHMS, get_algorithm
+    from reverie.config import config_keys
+
+    module = get_algorithm(algo)
+    print(f"{algo}: {ALGORITHMS[algo].summary}")
+    print(f"config keys (reverie train {algo} --set KEY=VALUE):")
+    for info in config_keys(module.Config):
+        choices = f"; one of {', '.join(map(str, info.choices))}" if info.choices else ""
+        print(f"  {info.key} ({info.type}, default {info.default!r}{choices})")
+        for line in textwrap.wrap(info.help or "(no help)", 96):
+            print(f"      {line}")
+    return 0
+
+
 def _list(args) -> int:
+    if args.algo:
+        return _list_keys(args.algo)
     import gymnasium as gym
 
     from reverie.algorithms import ALGORITHMS
@@ -196,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         print(f"reverie: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`reverie list | head`): stop quietly, as Python's docs advise
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except KeyboardInterrupt:
         print("reverie: interrupted; a run can continue with 'reverie resume DIR'", file=sys.stderr)
         return 130

@@ -1,4 +1,5 @@
-"""What every algorithm shares: typed configs built from ``key=value`` strings, and the run protocol.
+"""What every algorithm shares: config range checks, a finite-value check, and the run protocol (configs are
+built from ``key=value`` strings by ``reverie.config.build_config``).
 
 An algorithm module exposes ``NAME``, a ``Config`` dataclass and
 ``train(env, config, run) -> dict``; ``run`` is the runner's handle (see ``Run`` below).
@@ -6,56 +7,11 @@ An algorithm module exposes ``NAME``, a ``Config`` dataclass and
 
 from __future__ import annotations
 
-import dataclasses
-import typing
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from reverie.errors import UserError
-
-
-def _parse_value(key: str, text: Any, kind: type, choices) -> Any:
-    if not isinstance(text, str):
-        value = text
-    elif kind is bool:
-        lowered = text.strip().lower()
-        if lowered not in ("true", "false", "1", "0", "yes", "no"):
-            raise UserError(f"config key '{key}' expects true or false, got '{text}'")
-        value = lowered in ("true", "1", "yes")
-    else:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise UserError(f"config key '{key}' expects {kind.__name__}, got '{text}'") from None
-    if kind is int and isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-        raise UserError(f"config key '{key}' expects {kind.__name__}, got {value!r}")
-    if choices and value not in choices:
-        raise UserError(f"config key '{key}' must be one of {', '.join(map(str, choices))}, got '{value}'")
-    return value
-
-
-def build_config(config_cls: type, overrides: dict[str, Any]):
-    """Return ``config_cls`` with ``overrides`` (strings or values) applied and checked.
-
-    Unknown keys, values of the wrong type and values outside a field's ``choices`` metadata raise
-    ``UserError``; each Config's ``__post_init__`` checks ranges.
-    """
-    fields = {f.name: f for f in dataclasses.fields(config_cls)}
-    hints = typing.get_type_hints(config_cls)
-    values = {}
-    for key, text in overrides.items():
-        if key not in fields:
-            raise UserError(f"unknown config key '{key}' for this algorithm; known keys: {', '.join(fields)}")
-        values[key] = _parse_value(key, text, hints[key], fields[key].metadata.get("choices"))
-    try:
-        return config_cls(**values)
-    except ValueError as error:
-        raise UserError(str(error)) from None
 
 
 def check_range(name: str, value: float, low: float, high: float) -> None:

@@ -42,7 +42,7 @@ NAME = "pilco"
 class Config:
     """PILCO settings (defaults: the paper's cart-pole swing-up)."""
 
-    controller: str = field(default="rbf", metadata={"choices": ("rbf", "linear")})
+    controller: str = field(default="rbf", metadata={"choices": ("rbf", "linear")})  # the policy's form
     num_centres: int = 50  # RBF centres (the paper's cart-pole uses 50)
     planning_horizon: int = 40  # steps of the analytic rollout: 4 s at dt 0.1 s
     random_trials: int = 1  # initial trials with uniformly random actions
@@ -51,7 +51,9 @@ class Config:
     # (a seed that never swung up without it); it doubles the time per trial
     policy_restarts: int = 1
     max_points: int = 350  # GP training points; above this a subset is kept
-    subset: str = field(default="recent", metadata={"choices": ("recent", "fps")})
+    subset: str = field(
+        default="recent", metadata={"choices": ("recent", "fps")}
+    )  # points kept: the newest, or farthest-point sampling
     gp_iterations: int = 100  # L-BFGS iterations of the GP's hyperparameter fit
     noise_floor: float = 1e-3  # lower bound on each GP's noise std (keeps the kernel matrix invertible)
 

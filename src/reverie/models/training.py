@@ -20,7 +20,7 @@ class TrainConfig:
 
     model_lr: float = 1e-3  # Adam step size
     weight_decay: float = 5e-5  # L2 on all weights
-    batch_size: int = 32
+    batch_size: int = 32  # transitions per gradient step, per member
     epochs: int = 50  # most passes over the data per round
     patience: int = 10  # stop after this many epochs without a better validation MSE (0: never)
     validation_ratio: float = 0.1  # held out from training, for early stopping and elites

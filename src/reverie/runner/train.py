@@ -15,7 +15,7 @@ import gymnasium as gym
 
 import reverie
 from reverie.algorithms import check_env_fits, get_algorithm
-from reverie.algorithms.base import build_config
+from reverie.config import build_config
 from reverie.envs.goals import with_goal_success
 from reverie.errors import UserError
 from reverie.runner.files import atomic_write_json, load_checkpoint, read_json
@@ -86,7 +86,7 @@ def start_run(algo, env_id, seed, episodes, steps, overrides, env_kwargs, out, c
     if (episodes is not None and episodes < 1) or (steps is not None and steps < 1):
         raise UserError("the budget must be a positive number of episodes or steps")
     module = _load_algorithm(algo)
-    config = build_config(module.Config, overrides)
+    config = build_config(module.Config, overrides, algo)
     env = make_env(env_id, env_kwargs)
     check_env_fits(algo, env, config)
     out = Path(out)
@@ -116,7 +116,7 @@ def resume_run(run_dir, show=True):
         return read_json(run_dir / "summary.json", "run summary")
     try:
         module = _load_algorithm(record["algo"])
-        config = build_config(module.Config, record["config"])
+        config = build_config(module.Config, record["config"], record["algo"])
         env = make_env(record["env"], record["env_kwargs"])
         seed = int(record["seed"])
     except (KeyError, TypeError, ValueError):
@@ -207,7 +207,7 @@ def start_seeds(seeds, workers, out, show=True, reuse=False, while_running=None,
     """
     out = Path(out)
     module = _load_algorithm(kwargs["algo"])  # fail on bad input here, not in every worker
-    config = build_config(module.Config, kwargs["overrides"])
+    config = build_config(module.Config, kwargs["overrides"], kwargs["algo"])
     check_env_fits(kwargs["algo"], make_env(kwargs["env_id"], kwargs["env_kwargs"]), config)
     jobs = []
     for seed in seeds:  # validate and claim every directory before any process starts

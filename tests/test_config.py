@@ -1,0 +1,96 @@
+"""The one config parser: nested dataclasses, dotted keys, help from the dataclass, one-line errors."""
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import pytest
+
+from reverie.config import build_config, config_keys, field_help
+from reverie.errors import UserError
+
+
+@dataclass
+class Sampler:
+    """A nested group of settings."""
+
+    temperature: float = 0.5  # softmax temperature
+    # how many samples per step,
+    # over two comment lines
+    samples: int = 100
+    kind: str = field(default="gauss", metadata={"choices": ("gauss", "uniform"), "help": "from metadata"})
+
+    def __post_init__(self):
+        if self.temperature <= 0:
+            raise ValueError("config key 'sampler.temperature' must be > 0")
+
+
+@dataclass
+class Agent:
+    horizon: int = 15  # steps looked ahead
+    verbose: bool = False
+    # written below its field
+
+    sampler: Sampler = field(default_factory=Sampler)  # the planner's sampler
+
+    RENAMED: ClassVar[dict] = {"planning_horizon": "horizon", "temp": "sampler.temperature"}
+
+
+def test_dotted_keys_set_nested_fields_and_strings_are_parsed_to_their_types():
+    config = build_config(Agent, {"horizon": "30", "sampler.temperature": "0.3", "sampler.kind": "uniform"})
+    assert config.horizon == 30 and config.sampler.temperature == 0.3 and config.sampler.kind == "uniform"
+    assert config.sampler.samples == 100 and type(config.sampler.temperature) is float
+
+
+def test_a_resolved_config_read_back_as_nested_dicts_rebuilds_the_same_config():
+    config = build_config(Agent, {"sampler.samples": "7", "verbose": "true"})
+    assert build_config(Agent, dataclasses.asdict(config)) == config
+
+
+def test_an_unknown_key_names_the_closest_keys_and_where_to_list_them():
+    with pytest.raises(UserError, match=r"unknown config key 'sampler.temperatur' for pets; closest: sampler.temp"):
+        build_config(Agent, {"sampler.temperatur": "1"}, "pets")
+    with pytest.raises(UserError, match=r"'reverie list pets'"):
+        build_config(Agent, {"horizn": "1"}, "pets")
+    with pytest.raises(UserError, match=r"closest: horizon"):
+        build_config(Agent, {"horizn": "1"})
+
+
+def test_a_renamed_key_names_its_new_name():
+    with pytest.raises(UserError, match=r"'planning_horizon' was renamed: use 'horizon'"):
+        build_config(Agent, {"planning_horizon": "3"})
+    with pytest.raises(UserError, match=r"use 'sampler.temperature'"):
+        build_config(Agent, {"temp": "3"})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [
+        ({"sampler": "3"}, "is a group of settings"),
+        ({"sampler.temperature": "-1"}, "must be > 0"),  # the nested class's own check
+        ({"sampler.kind": "beta"}, "must be one of gauss, uniform"),
+        ({"horizon": "1.5"}, "expects int"),
+        ({"verbose": "maybe"}, "expects true or false"),
+        ({"sampler.samples": "3", "sampler": "4"}, "set both"),
+    ],
+)
+def test_bad_values_are_one_line_user_errors(overrides, words):
+    with pytest.raises(UserError, match=words):
+        build_config(Agent, overrides)
+
+
+def test_help_comes_from_metadata_or_the_comment_beside_above_or_below_the_field():
+    assert field_help(Sampler) == {
+        "temperature": "softmax temperature",
+        "samples": "how many samples per step, over two comment lines",
+        "kind": "from metadata",
+    }
+    assert field_help(Agent) == {"horizon": "steps looked ahead", "verbose": "written below its field",
+                                 "sampler": "the planner's sampler"}  # fmt: skip
+
+
+def test_config_keys_list_nested_keys_dotted_with_type_default_and_choices():
+    keys = {info.key: info for info in config_keys(Agent)}
+    assert list(keys) == ["horizon", "verbose", "sampler.temperature", "sampler.samples", "sampler.kind"]
+    assert keys["sampler.kind"].choices == ("gauss", "uniform") and keys["sampler.kind"].default == "gauss"
+    assert keys["horizon"].type == "int" and keys["sampler.samples"].help.startswith("how many")
