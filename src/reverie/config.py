@@ -75,7 +75,7 @@ def field_help(config_cls: type) -> dict[str, str]:
     comments: dict[str, str] = {}
     for klass in reversed(config_cls.__mro__):  # a subclass's comment replaces its base's
         if dataclasses.is_dataclass(klass):
-            comments.update(_source_comments(klass))
+            comments.update({k: v for k, v in _source_comments(klass).items() if v})
     return {f.name: f.metadata.get("help") or comments.get(f.name, "") for f in dataclasses.fields(config_cls)}
 
 

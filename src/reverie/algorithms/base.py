@@ -7,11 +7,21 @@ An algorithm module exposes ``NAME``, a ``Config`` dataclass and
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
 from reverie.errors import UserError
+
+
+class TinyRun(NamedTuple):
+    """The smallest run of an algorithm that still exercises all of it, for the registry-wide contract test
+    (tests/test_contract.py): every algorithm module declares one as ``TINY``."""
+
+    env_id: str
+    overrides: dict
+    episodes: int = 3  # the straight run
+    split_at: int = 2  # the interrupted run stops here (a checkpoint) and is resumed to ``episodes``
 
 
 def check_range(name: str, value: float, low: float, high: float) -> None:

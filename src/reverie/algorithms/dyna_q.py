@@ -18,11 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reverie.algorithms._tabular import DynaConfig, train_algorithm
+from reverie.algorithms.base import TinyRun
 from reverie.jit import kernel
 from reverie.learners.tabular_q import q_backup
 from reverie.models.tabular import observe, query, sample_pair
 
 NAME = "dyna-q"
+TINY = TinyRun("reverie/DynaMaze-v0", {"planning_steps": "5"})  # the contract test's run
 
 
 @dataclass

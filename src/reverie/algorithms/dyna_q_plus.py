@@ -18,12 +18,13 @@ import math
 from dataclasses import dataclass
 
 from reverie.algorithms._tabular import DynaConfig, train_algorithm
-from reverie.algorithms.base import check_range
+from reverie.algorithms.base import TinyRun, check_range
 from reverie.jit import kernel
 from reverie.learners.tabular_q import q_backup
 from reverie.models.tabular import assume, observe, query, sample_pair
 
 NAME = "dyna-q-plus"
+TINY = TinyRun("reverie/BlockingMaze-v0", {"planning_steps": "5"})  # the contract test's run
 
 
 @dataclass

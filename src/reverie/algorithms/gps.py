@@ -25,7 +25,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from reverie.algorithms.base import check_range, finite
+from reverie.algorithms.base import TinyRun, check_range, finite
 from reverie.envs.costs import KNOWN_COSTS, cost_fn
 from reverie.errors import UserError
 from reverie.learners.policy_regression import GaussianMLPPolicy, fit_to_teachers, linearise
@@ -40,6 +40,19 @@ from reverie.planners.lqg import (
 )
 
 NAME = "gps"
+# the contract test's run
+TINY = TinyRun(
+    "reverie/PointMass2D-v0",
+    {
+        "samples_per_condition": "2",
+        "num_conditions": "1",
+        "policy_epochs": "2",
+        "prior_clusters": "2",
+        "eval_episodes": "1",
+    },
+    episodes=4,
+    split_at=2,
+)
 
 
 @dataclass
@@ -51,18 +64,18 @@ class Config:
     num_conditions: int = 4  # training targets used (the env's first ones)
     kl_step: float = 0.2  # epsilon per time step: the C-step bounds sum_t KL by kl_step * step_size * T
     min_step_size: float = 0.01  # bounds of the adaptive multiplier on kl_step
-    max_step_size: float = 10.0
+    max_step_size: float = 10.0  # (the upper one)
     init_noise: float = 0.3  # std of the first iteration's zero-mean controller, in action units
     prior_clusters: int = 20  # at most this many GMM clusters for the dynamics prior
     prior_min_points: int = 40  # points per cluster, at least
     prior_window: int = 4  # iterations of samples the GMM is fitted on (20 trajectories per condition)
     prior_strength: float = 1.0  # pseudo-counts of the NIW prior
     policy_hidden: int = 64  # width of the policy's two hidden layers
-    policy_layers: int = 2
+    policy_layers: int = 2  # hidden layers of the policy network
     policy_epochs: int = 50  # passes over one iteration's samples per S-step
-    policy_batch: int = 25
-    policy_lr: float = 1e-3
-    policy_weight_decay: float = 0.0
+    policy_batch: int = 25  # samples per gradient step of the S-step
+    policy_lr: float = 1e-3  # Adam step size of the S-step
+    policy_weight_decay: float = 0.0  # L2 on the policy's weights
     eval_episodes: int = 5  # noise-free episodes of the network alone per evaluation target
 
     def __post_init__(self):

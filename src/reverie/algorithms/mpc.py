@@ -12,8 +12,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from reverie.algorithms import pets
+from reverie.algorithms.base import TinyRun
 
 NAME = "mpc"
+# the contract test's run
+TINY = TinyRun(
+    "reverie/PointMass-v0",
+    {
+        "hidden_size": "16",
+        "num_layers": "1",
+        "planning_horizon": "5",
+        "population_size": "20",
+        "random_steps": "20",
+        "epochs": "2",
+    },
+)
 
 
 @dataclass

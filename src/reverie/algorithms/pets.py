@@ -27,7 +27,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from reverie.algorithms.base import check_range, finite
+from reverie.algorithms.base import TinyRun, check_range, finite
 from reverie.data.buffer import TransitionBuffer
 from reverie.envs.rewards import reward_fn, termination_fn
 from reverie.errors import UserError
@@ -38,6 +38,21 @@ from reverie.planners.propagation import PROPAGATIONS, check_particles, score_se
 from reverie.planners.shooting import make_planner, planner_config, planner_fields
 
 NAME = "pets"
+# the contract test's run
+TINY = TinyRun(
+    "reverie/PointMass-v0",
+    {
+        "hidden_size": "16",
+        "num_layers": "1",
+        "num_particles": "5",
+        "planning_horizon": "5",
+        "population_size": "20",
+        "num_iterations": "2",
+        "planner_elites": "5",
+        "random_steps": "20",
+        "epochs": "2",
+    },
+)
 
 
 @dataclass
@@ -48,8 +63,10 @@ class Config(TrainConfig):
     hidden_size: int = 200  # width of each member's hidden layers
     num_layers: int = 3  # hidden layers per member
     probabilistic: bool = True  # Gaussian outputs (PE) instead of point predictions (DE)
+    # how particles pick ensemble members (the paper's section 4.2)
     propagation: str = field(default="ts-inf", metadata={"choices": PROPAGATIONS})
     num_particles: int = 20  # particles per candidate sequence (a multiple of ensemble_size)
+    # the action-sequence optimiser
     planner: str = field(default="cem", metadata={"choices": ("cem", "icem", "mppi", "random")})
     planning_horizon: int = 15  # steps each candidate looks ahead
     population_size: int = 500  # candidates per planner iteration

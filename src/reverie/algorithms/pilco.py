@@ -28,7 +28,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from reverie.algorithms.base import check_range, finite
+from reverie.algorithms.base import TinyRun, check_range, finite
 from reverie.envs.pilco_costs import PILCO_TASKS, pilco_task
 from reverie.errors import UserError
 from reverie.models.controllers import LinearController, RBFController
@@ -36,6 +36,17 @@ from reverie.models.gp import GPModel
 from reverie.planners.moment_rollout import RolloutSpec, augment, rollout
 
 NAME = "pilco"
+# the contract test's run
+TINY = TinyRun(
+    "reverie/PendulumSwingUp-v0",
+    {
+        "num_centres": "5",
+        "planning_horizon": "10",
+        "policy_iterations": "3",
+        "policy_restarts": "0",
+        "gp_iterations": "5",
+    },
+)
 
 
 @dataclass

@@ -22,13 +22,14 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from reverie.algorithms._tabular import DynaConfig, train_algorithm
-from reverie.algorithms.base import check_range
+from reverie.algorithms.base import TinyRun, check_range
 from reverie.jit import kernel
 from reverie.learners.tabular_q import max_q, q_backup
 from reverie.models.tabular import edge_is_current, observe, predicted_reward, query
 from reverie.planners.priority_queue import pop, push
 
 NAME = "prioritized-sweeping"
+TINY = TinyRun("reverie/DynaMaze-v0", {"planning_steps": "5"})  # the contract test's run
 
 
 @dataclass

@@ -12,10 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reverie.algorithms._tabular import TabularConfig, train_algorithm
+from reverie.algorithms.base import TinyRun
 from reverie.jit import kernel
 from reverie.learners.tabular_q import q_backup
 
 NAME = "q-learning"
+TINY = TinyRun("reverie/DynaMaze-v0", {})  # the contract test's run
 
 
 @dataclass
