@@ -77,7 +77,7 @@ def test_the_suite_is_registered_and_gps_gets_15_iterations(monkeypatch):
 def _fake_runs(flags_by_algo: dict):
     """A stand-in for start_seeds: summaries per seed, with metrics.jsonl written for PILCO's seeds."""
 
-    def runs(out_dir, algo, env_id, seeds, episodes, sets=None, env_kwargs=None):
+    def runs(out_dir, algo, env_id, seeds, episodes, sets=None, *, env_kwargs=None):
         summaries = []
         for seed in seeds:
             flags = flags_by_algo[algo][seed]
@@ -99,7 +99,7 @@ def test_swingup_reports_interaction_seconds_and_a_missing_sac_as_not_measured(t
     pilco = {s: [t == at for t in range(1, 16)] for s, at in succeed_at.items()}
     pets = {s: [t >= 10 for t in range(1, 16)] for s in range(3)}
     monkeypatch.setattr(pilco_gps, "_runs", _fake_runs({"pilco": pilco, "pets": pets}))
-    checks, curve, facts = pilco_gps.swingup(tmp_path, "cart-pole", pilco_gps.CARTPOLE, [0, 1, 2], 15, 15, True)
+    checks, curve, facts = pilco_gps.swingup(tmp_path, "cart-pole", pilco_gps.CARTPOLE, [0, 1, 2], 15, 15, peers=True)
     assert facts["pilco_cart-pole_first_success_trial"] == [5, 6, None]
     assert facts["pilco_cart-pole_interaction_s"] == [20.0, 24.0, None]
     assert facts["pilco_cart-pole_policy_opt_s_median"] == 85.0  # 20, 30 .. 150 s on each seed
@@ -126,7 +126,7 @@ def test_swingup_puts_sac_beside_pilco_in_seconds_and_on_the_curve(tmp_path, mon
         return {"rows": rows, "error": None}
 
     monkeypatch.setattr(pilco_gps, "run_peer", sac_peer)
-    checks, curve, facts = pilco_gps.swingup(tmp_path, "cart-pole", pilco_gps.CARTPOLE, [0, 1, 2], 15, 15, True)
+    checks, curve, facts = pilco_gps.swingup(tmp_path, "cart-pole", pilco_gps.CARTPOLE, [0, 1, 2], 15, 15, peers=True)
     assert facts["sac_cart-pole_interaction_s"] == [40.0] * 3  # 400 steps of 0.1 s
     by_name = {c["name"]: c for c in checks}
     sac = by_name["cart-pole: SAC / PILCO median interaction s to success"]
@@ -141,7 +141,7 @@ def test_inverted_without_torchrl_reports_the_goal_checks_as_not_measured(tmp_pa
     costs = [{"points": p, "wall_s": 0.1, "cpu_s": 0.1, "peak_mb": 600.0} for p in pilco_gps.POINTS]
     monkeypatch.setattr(pilco_gps, "_step_costs", lambda env_id, centres: costs)
 
-    def runs(out_dir, algo, env_id, seeds, episodes, sets=None, env_kwargs=None):
+    def runs(out_dir, algo, env_id, seeds, episodes, sets=None, *, env_kwargs=None):
         assert env_kwargs == {"max_episode_steps": "100"} and sets["random_trials"] == "40"
         return [{"episode_lengths": [5] * 40 + [30, 100, 100]}]
 
@@ -155,7 +155,7 @@ def test_inverted_without_torchrl_reports_the_goal_checks_as_not_measured(tmp_pa
 
 
 def test_gps_checks_the_network_on_training_and_held_out_targets(tmp_path, monkeypatch):
-    def runs(out_dir, algo, env_id, seeds, episodes, sets=None, env_kwargs=None):
+    def runs(out_dir, algo, env_id, seeds, episodes, sets=None, *, env_kwargs=None):
         assert (algo, episodes) == ("gps", 300)
         for seed in seeds:
             (Path(out_dir) / f"seed_{seed}").mkdir(parents=True)
@@ -226,7 +226,7 @@ def test_a_mountain_car_return_above_zero_means_the_goal_was_reached():
 def test_mountain_car_counts_the_first_trial_at_the_goal_and_the_later_ones(tmp_path, monkeypatch):
     lengths = {0: [999, 150, 999, 120], 1: [999, 999, 999, 999], 2: [999, 999, 130, 140]}
 
-    def runs(out_dir, algo, env_id, seeds, episodes, sets=None, env_kwargs=None):
+    def runs(out_dir, algo, env_id, seeds, episodes, sets=None, *, env_kwargs=None):
         assert (algo, env_id, sets, env_kwargs) == ("pilco", "MountainCarContinuous-v0", {"controller": "linear"}, None)
         return [{"episode_lengths": lengths[s], "episode_returns": [-30.0 if n == 999 else 93.0 for n in lengths[s]]}
                 for s in seeds]  # fmt: skip

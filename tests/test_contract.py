@@ -17,6 +17,7 @@ from reverie.algorithms import ALGORITHMS, get_algorithm
 from reverie.algorithms.base import TinyRun
 from reverie.cli import main
 from reverie.config import config_keys
+from reverie.runner.spec import RunSpec
 from reverie.runner.train import start_run
 
 NOT_COMPARED = ("wall_s", "peak_memory_mb")  # measurements of the machine, not results of the algorithm
@@ -31,7 +32,7 @@ def tiny(name: str) -> TinyRun:
 
 def run(name: str, out: Path, episodes: int, seed: int = 0) -> dict:
     spec = tiny(name)
-    summary = start_run(name, spec.env_id, seed, episodes, None, spec.overrides, {}, out, show=False)
+    summary = start_run(RunSpec(name, spec.env_id, seed, episodes, None, spec.overrides, {}, out), show=False)
     return {k: v for k, v in summary.items() if k not in NOT_COMPARED}
 
 

@@ -10,6 +10,7 @@ from gymnasium.utils.env_checker import check_env
 import reverie  # noqa: F401  (registers the envs)
 from reverie.cli import main
 from reverie.envs.costs import cost_fn
+from reverie.runner.spec import RunSpec
 from reverie.runner.train import start_run
 
 REACHING = ("reverie/PointMass2D-v0", "reverie/TwoLinkArm-v0", "reverie/ReacherTargets-v0")
@@ -68,7 +69,7 @@ def test_gps_steers_the_point_mass_to_trained_and_held_out_targets(tmp_path):
     # chance cannot pass. The first iteration's noisy zero-mean controller scores about -50 per episode, the optimum
     # about -2.1 (seeds 0 and 1 reached -2.1 and all 8 targets, final distance at most 0.025, in 6 iterations); we
     # ask for all 4 training targets and 3 of the 4 held-out targets between them.
-    summary = start_run("gps", "reverie/PointMass2D-v0", 0, 120, None, FAST, {}, tmp_path / "r", show=False)
+    summary = start_run(RunSpec("gps", "reverie/PointMass2D-v0", 0, 120, None, FAST, {}, tmp_path / "r"), show=False)
     assert summary["gps_iterations"] == 6
     assert np.mean(summary["episode_returns"][:20]) < -20
     assert np.mean(summary["episode_returns"][-20:]) > -4
@@ -80,9 +81,11 @@ def test_gps_steers_the_point_mass_to_trained_and_held_out_targets(tmp_path):
 
 def test_gps_resumes_at_an_iteration_boundary_identically(tmp_path):
     sets = {"policy_epochs": "3", "prior_clusters": "4", "samples_per_condition": "3", "num_conditions": "2"}
-    straight = start_run("gps", "reverie/PointMass2D-v0", 5, 18, None, sets, {}, tmp_path / "straight", show=False)
+    straight = start_run(
+        RunSpec("gps", "reverie/PointMass2D-v0", 5, 18, None, sets, {}, tmp_path / "straight"), show=False
+    )
     # 14 episodes: two whole iterations of 6 (checkpointed) and two episodes of the third, which are dropped
-    start_run("gps", "reverie/PointMass2D-v0", 5, 14, None, sets, {}, tmp_path / "split", show=False)
+    start_run(RunSpec("gps", "reverie/PointMass2D-v0", 5, 14, None, sets, {}, tmp_path / "split"), show=False)
     record = json.loads((tmp_path / "split" / "config.json").read_text())
     record["episodes"] = 18
     (tmp_path / "split" / "config.json").write_text(json.dumps(record))

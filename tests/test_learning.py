@@ -8,6 +8,7 @@ import numpy as np
 import reverie  # noqa: F401  (registers the envs)
 from reverie.algorithms import get_algorithm, simulate_tabular
 from reverie.cli import main
+from reverie.runner.spec import RunSpec
 from reverie.runner.train import start_run
 
 
@@ -36,7 +37,9 @@ def test_dyna_q_finds_a_short_path_in_fewer_episodes_than_q_learning():
 
 
 def success_rate(tmp_path, algo: str, sets: dict, seed: int) -> float:
-    summary = start_run(algo, "FrozenLake-v1", seed, None, 10_000, sets, {}, tmp_path / f"{algo}{seed}", show=False)
+    summary = start_run(
+        RunSpec(algo, "FrozenLake-v1", seed, None, 10_000, sets, {}, tmp_path / f"{algo}{seed}"), show=False
+    )
     returns = np.array(summary["episode_returns"])
     return float(returns[len(returns) // 2 :].mean())  # second half of training
 
@@ -57,9 +60,11 @@ def test_stochastic_model_beats_q_learning_on_slippery_frozen_lake(tmp_path):
 def test_tabular_algorithms_run_on_other_discrete_envs(tmp_path):
     # the tabular family takes any Gymnasium env with Discrete spaces
     for algo, env in (("prioritized-sweeping", "CliffWalking-v1"), ("dyna-q-plus", "Taxi-v4")):
-        summary = start_run(algo, env, 0, None, 2000, {}, {}, tmp_path / algo, show=False)
+        summary = start_run(RunSpec(algo, env, 0, None, 2000, {}, {}, tmp_path / algo), show=False)
         assert summary["env_steps"] == 2000 and summary["episodes"] >= 1
-    strict = start_run("dyna-q-strict", "reverie/DynaMaze-v0", 0, 10, None, {}, {}, tmp_path / "strict", show=False)
+    strict = start_run(
+        RunSpec("dyna-q-strict", "reverie/DynaMaze-v0", 0, 10, None, {}, {}, tmp_path / "strict"), show=False
+    )
     # the strict loop learns from the model alone: episodes shrink from a random walk towards the optimum 14
     assert strict["episode_lengths"][0] > 40 and np.mean(strict["episode_lengths"][-3:]) < 25
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from reverie.cli import main
+from reverie.runner.spec import RunSpec
 from reverie.runner.train import start_run
 
 # a small PETS: the point mass needs no 3x200 networks, and the test must stay well under a minute
@@ -29,7 +30,9 @@ def test_pets_reaches_the_goal_within_a_few_trials_where_random_actions_do_not(t
     # may still miss (seed 1 does); from the second on every trial must succeed, within 30 steps (PETS took 14-16
     # on seeds 0-4; a lucky random walk that stops on the goal takes far longer).
     for seed in (0, 1):
-        summary = start_run("pets", "reverie/PointMass-v0", seed, 4, None, SMALL, {}, tmp_path / f"s{seed}", show=False)
+        summary = start_run(
+            RunSpec("pets", "reverie/PointMass-v0", seed, 4, None, SMALL, {}, tmp_path / f"s{seed}"), show=False
+        )
         assert summary["episode_success"][0] is False  # the random trial
         assert summary["episode_success"][2:] == [True, True], summary["episode_lengths"]
         assert max(summary["episode_lengths"][2:]) <= 30
@@ -37,14 +40,16 @@ def test_pets_reaches_the_goal_within_a_few_trials_where_random_actions_do_not(t
 
 def test_mpc_baseline_runs_and_pets_resumes_identically(tmp_path):
     sets = {"random_steps": "60", "epochs": "20", "hidden_size": "32"}
-    mpc = start_run("mpc", "reverie/PointMass-v0", 0, 3, None, sets, {}, tmp_path / "mpc", show=False)
+    mpc = start_run(RunSpec("mpc", "reverie/PointMass-v0", 0, 3, None, sets, {}, tmp_path / "mpc"), show=False)
     assert mpc["episodes"] == 3 and mpc["model_trained_on"] > 60
     config = json.loads((tmp_path / "mpc" / "config.json").read_text())["config"]
     assert config["ensemble_size"] == 1 and config["probabilistic"] is False and config["planner"] == "random"
     # stop after 2 episodes (checkpoint written), extend the budget by editing config.json, resume: the result
     # must equal a straight 3-episode run (model, buffer and random stream all come back from the checkpoint)
-    straight = start_run("pets", "reverie/PointMass-v0", 3, 3, None, SMALL, {}, tmp_path / "straight", show=False)
-    start_run("pets", "reverie/PointMass-v0", 3, 2, None, SMALL, {}, tmp_path / "split", show=False)
+    straight = start_run(
+        RunSpec("pets", "reverie/PointMass-v0", 3, 3, None, SMALL, {}, tmp_path / "straight"), show=False
+    )
+    start_run(RunSpec("pets", "reverie/PointMass-v0", 3, 2, None, SMALL, {}, tmp_path / "split"), show=False)
     record = json.loads((tmp_path / "split" / "config.json").read_text())
     record["episodes"] = 3
     (tmp_path / "split" / "config.json").write_text(json.dumps(record))

@@ -16,6 +16,7 @@ from reverie.cli import main
 from reverie.envs import pendulum, pilco_cartpole
 from reverie.envs.pendulum import rk4
 from reverie.envs.pilco_costs import PILCO_TASKS, pilco_task
+from reverie.runner.spec import RunSpec
 from reverie.runner.train import start_run
 
 torch.set_num_threads(1)
@@ -31,16 +32,18 @@ def test_pilco_balances_the_pendulum_in_its_second_trial(tmp_path):
     # within ~1.5 s), so a success needs a controller that works; PILCO must find one from a single random trial
     # of 40 steps, in its first policy optimisation: trial 1 random (fails), trial 2 succeeds, on two seeds.
     for seed in (0, 1):
-        summary = start_run("pilco", "reverie/PendulumBalance-v0", seed, 2, None, BALANCE, {}, tmp_path / f"s{seed}",
-                            show=False)  # fmt: skip
+        spec = RunSpec("pilco", "reverie/PendulumBalance-v0", seed, 2, None, BALANCE, {}, tmp_path / f"s{seed}")
+        summary = start_run(spec, show=False)
         assert summary["episode_success"] == [False, True], summary["episode_returns"]
         assert summary["episode_returns"][1] > -1.0  # ~0 cost in every step: held near upright throughout
 
 
 def test_pilco_resumes_identically(tmp_path):
     sets = {**BALANCE, "policy_iterations": "5", "planning_horizon": "10"}
-    straight = start_run("pilco", "reverie/PendulumBalance-v0", 3, 3, None, sets, {}, tmp_path / "a", show=False)
-    start_run("pilco", "reverie/PendulumBalance-v0", 3, 2, None, sets, {}, tmp_path / "b", show=False)
+    straight = start_run(
+        RunSpec("pilco", "reverie/PendulumBalance-v0", 3, 3, None, sets, {}, tmp_path / "a"), show=False
+    )
+    start_run(RunSpec("pilco", "reverie/PendulumBalance-v0", 3, 2, None, sets, {}, tmp_path / "b"), show=False)
     record = json.loads((tmp_path / "b" / "config.json").read_text())
     record["episodes"] = 3
     (tmp_path / "b" / "config.json").write_text(json.dumps(record))
@@ -66,7 +69,7 @@ def test_a_task_control_period_holds_each_action_and_models_the_held_transition(
 
     monkeypatch.setattr(pendulum.PendulumSwingUp, "step", step)
     sets = {**BALANCE, "policy_iterations": "3", "planning_horizon": "5"}
-    summary = start_run("pilco", "reverie/PendulumBalance-v0", 0, 2, None, sets, {}, tmp_path, show=False)
+    summary = start_run(RunSpec("pilco", "reverie/PendulumBalance-v0", 0, 2, None, sets, {}, tmp_path), show=False)
     assert summary["env_steps"] == 80 and summary["episode_lengths"] == [40, 40]
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert rows[1]["model/points"] == 10
@@ -88,7 +91,9 @@ def test_a_line_search_that_breaks_the_controller_counts_as_a_diverged_start(mon
 
     monkeypatch.setattr(pilco, "rollout", rollout)
     sets = {**BALANCE, "policy_iterations": "5", "planning_horizon": "10", "policy_restarts": "1"}
-    summary = start_run("pilco", "reverie/PendulumBalance-v0", 0, 2, None, sets, {}, tmp_path / "r", show=False)
+    summary = start_run(
+        RunSpec("pilco", "reverie/PendulumBalance-v0", 0, 2, None, sets, {}, tmp_path / "r"), show=False
+    )
     assert len(summary["episode_returns"]) == 2
     rows = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
     costs = [r["policy/expected_cost"] for r in rows if "policy/expected_cost" in r]

@@ -1,5 +1,6 @@
 """Run directories: contents, same-seed determinism, SIGKILL + resume, parallel seeds, reports."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -15,11 +16,12 @@ import reverie
 from reverie.algorithms import get_algorithm, simulate_tabular
 from reverie.cli import main
 from reverie.errors import UserError
+from reverie.runner.spec import RunSpec
 from reverie.runner.train import make_env, start_run
 
 
 def train(tmp_path, name, algo="dyna-q", env="reverie/DynaMaze-v0", seed=0, episodes=None, steps=None, sets=None):
-    return start_run(algo, env, seed, episodes, steps, sets or {}, {}, tmp_path / name, show=False)
+    return start_run(RunSpec(algo, env, seed, episodes, steps, sets or {}, {}, tmp_path / name), show=False)
 
 
 def test_run_directory_contents(tmp_path):
@@ -147,17 +149,17 @@ def test_a_run_is_recreated_from_its_config_alone(tmp_path):
 def test_seeds_with_reuse_resume_a_killed_seed_and_keep_finished_ones(tmp_path):
     from reverie.runner.train import start_seeds
 
-    kwargs = dict(algo="dyna-q", env_id="reverie/DynaMaze-v0", episodes=30, steps=None, overrides={}, env_kwargs={})
-    first = start_seeds([0, 1], 1, tmp_path, show=False, **kwargs)
+    spec = RunSpec("dyna-q", "reverie/DynaMaze-v0", episodes=30, out=tmp_path)
+    first = start_seeds(spec, [0, 1], 1, show=False)
     # seed 1 "crashed" after its last checkpoint: no summary; seed 0 finished
     (tmp_path / "seed_1" / "summary.json").unlink()
     finished_at = (tmp_path / "seed_0" / "summary.json").stat().st_mtime_ns
-    again = start_seeds([0, 1], 1, tmp_path, show=False, reuse=True, **kwargs)
+    again = start_seeds(spec, [0, 1], 1, show=False, reuse=True)
     assert again[0] == first[0] and (tmp_path / "seed_0" / "summary.json").stat().st_mtime_ns == finished_at
     assert again[1]["episode_returns"] == first[1]["episode_returns"]  # resumed to the same end
     # a different run in the same directories is refused, not silently mixed in
     with pytest.raises(UserError, match="already holds a run"):
-        start_seeds([0], 1, tmp_path, show=False, reuse=True, **dict(kwargs, overrides={"planning_steps": "5"}))
+        start_seeds(dataclasses.replace(spec, overrides={"planning_steps": "5"}), [0], 1, show=False, reuse=True)
 
 
 def test_a_mountain_car_reports_reaching_its_goal_as_success(tmp_path):
@@ -168,5 +170,5 @@ def test_a_mountain_car_reports_reaching_its_goal_as_success(tmp_path):
     *_, truncated, info = pendulum.step(np.zeros(1, np.float32))
     assert truncated and "is_success" not in info
     # and a run's summary carries it: PILCO's first (random) trial does not reach the flag
-    summary = start_run("pilco", "MountainCarContinuous-v0", 0, 1, None, {}, {}, tmp_path / "mc", show=False)
+    summary = start_run(RunSpec("pilco", "MountainCarContinuous-v0", 0, 1, None, {}, {}, tmp_path / "mc"), show=False)
     assert summary["episode_success"] == [False] and summary["episode_returns"][0] < 0

@@ -76,14 +76,18 @@ def test_a_subcommand_error_points_at_that_subcommands_help(cli_error):
     ],
 )
 def test_the_progress_line_fits_its_width_and_never_cuts_the_counts_or_times(width, description, detail):
-    line = format_line(description, 1234, 10_000, "episodes", detail, 75.2, 3601.0, width)
+    line = format_line(
+        description, 1234, 10_000, "episodes", detail=detail, elapsed=75.2, remaining=3601.0, width=width
+    )
     assert len(line) <= width - 1  # the last column stays free: a full line would wrap on some terminals
     assert "1,234/10,000 episodes" in line and "0:01:15" in line and "eta 1:00:01" in line
     assert line.startswith(description[: min(len(description), 12) - 1])  # what is running is always named
 
 
 def test_a_wide_line_shows_everything_with_a_bar():
-    line = format_line("dyna-q DynaMaze", 25, 50, "episodes", "1,234 steps/s", 1.0, 1.0, 200)
+    line = format_line(
+        "dyna-q DynaMaze", 25, 50, "episodes", detail="1,234 steps/s", elapsed=1.0, remaining=1.0, width=200
+    )
     assert line == "dyna-q DynaMaze ━━━━━━━━━━╺───────── 25/50 episodes  1,234 steps/s  0:00:01 eta 0:00:01"
 
 

@@ -81,18 +81,20 @@ def _default_out(algo: str, env_id: str) -> Path:
 
 
 def _train(args) -> int:
+    from reverie.runner.spec import RunSpec
     from reverie.runner.train import parse_pairs, parse_seeds, start_run, start_seeds
 
-    common = {
-        "algo": args.algo,
-        "env_id": args.env,
-        "episodes": args.episodes,
-        "steps": args.steps,
-        "overrides": parse_pairs(args.set, "--set"),
-        "env_kwargs": parse_pairs(args.env_kwarg, "--env-kwarg"),
-        "checkpoint_every": args.checkpoint_every,
-    }
-    out = Path(args.out) if args.out else _default_out(args.algo, args.env)
+    spec = RunSpec(
+        algo=args.algo,
+        env_id=args.env,
+        seed=args.seed,
+        episodes=args.episodes,
+        steps=args.steps,
+        overrides=parse_pairs(args.set, "--set"),
+        env_kwargs=parse_pairs(args.env_kwarg, "--env-kwarg"),
+        out=Path(args.out) if args.out else _default_out(args.algo, args.env),
+        checkpoint_every=args.checkpoint_every,
+    )
     if args.seeds:
         if args.workers < 1:
             raise UserError("--workers must be at least 1")
@@ -100,15 +102,14 @@ def _train(args) -> int:
         def import_report():  # matplotlib's import overlaps the training instead of following it
             import reverie.bench.report  # noqa: F401
 
-        summaries = start_seeds(
-            parse_seeds(args.seeds), args.workers, out, show=not args.quiet, while_running=import_report, **common
-        )
+        seeds = parse_seeds(args.seeds)
+        summaries = start_seeds(spec, seeds, args.workers, show=not args.quiet, while_running=import_report)
         from reverie.bench.report import write_run_report
 
-        print(f"{len(summaries)} runs in {out}; report: {write_run_report(out)}")
+        print(f"{len(summaries)} runs in {spec.out}; report: {write_run_report(spec.out)}")
         return 0
-    summary = start_run(seed=args.seed, out=out, show=not args.quiet, **common)
-    _print_summary(summary, out)
+    summary = start_run(spec, show=not args.quiet)
+    _print_summary(summary, spec.out)
     return 0
 
 

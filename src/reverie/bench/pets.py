@@ -22,6 +22,7 @@ from reverie.bench.checks import check
 from reverie.bench.peers import run_peer
 from reverie.bench.stats import mean_band, on_step_grid, steps_to_threshold
 from reverie.runner.progress import RunProgress
+from reverie.runner.spec import RunSpec
 from reverie.runner.train import start_seeds
 
 # PETS with the iCEM planner (Pinneri et al. 2020) and 5 particles: ~14x fewer model evaluations per step
@@ -47,11 +48,9 @@ def _trials(run_dir: Path) -> list[dict]:
     return [r for r in rows if "planner/seconds_per_step" in r]
 
 
-def _pets_runs(out: Path, env_id: str, seeds, sets: dict, steps=None, episodes=None, algo="pets") -> list[dict]:
-    summaries = start_seeds(
-        seeds, 2, out, show=False, reuse=True, algo=algo, env_id=env_id, episodes=episodes, steps=steps,
-        overrides=sets, env_kwargs={}, checkpoint_every=1,
-    )  # fmt: skip
+def _pets_runs(out: Path, env_id: str, seeds, sets: dict, *, steps=None, episodes=None, algo="pets") -> list[dict]:
+    spec = RunSpec(algo, env_id, episodes=episodes, steps=steps, overrides=sets, out=out, checkpoint_every=1)
+    summaries = start_seeds(spec, seeds, 2, show=False, reuse=True)
     runs = []
     for seed, summary in zip(seeds, summaries, strict=True):
         trials = _trials(out / f"seed_{seed}")

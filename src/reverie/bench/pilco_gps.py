@@ -33,6 +33,7 @@ from reverie.models.controllers import RBFController
 from reverie.models.gp import GPModel
 from reverie.planners.moment_rollout import RolloutSpec, rollout
 from reverie.runner.progress import RunProgress
+from reverie.runner.spec import RunSpec
 from reverie.runner.train import start_seeds
 
 CARTPOLE, PENDULUM, ARM = "reverie/PilcoCartPole-v0", "reverie/PendulumSwingUp-v0", "reverie/TwoLinkArm-v0"
@@ -99,11 +100,10 @@ def _metrics(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
-def _runs(out: Path, algo: str, env_id: str, seeds, episodes: int, sets=None, env_kwargs=None) -> list[dict]:
-    return start_seeds(
-        seeds, 2, out, show=False, reuse=True, algo=algo, env_id=env_id, episodes=episodes, steps=None,
-        overrides=dict(sets or {}), env_kwargs=dict(env_kwargs or {}), checkpoint_every=1,
-    )  # fmt: skip
+def _runs(out: Path, algo: str, env_id: str, seeds, episodes: int, sets=None, *, env_kwargs=None) -> list[dict]:
+    spec = RunSpec(algo, env_id, episodes=episodes, overrides=dict(sets or {}), env_kwargs=dict(env_kwargs or {}),
+                   out=out, checkpoint_every=1)  # fmt: skip
+    return start_seeds(spec, seeds, 2, show=False, reuse=True)
 
 
 def policy_step_cost(points: int, env_id: str = CARTPOLE, centres: int = 50, repeats: int = 4) -> dict:
@@ -148,7 +148,7 @@ def _step_costs(env_id: str, centres: int) -> list[dict]:
     return costs
 
 
-def swingup(out: Path, name: str, env_id: str, seeds, trials: int, target: int, peers: bool, sets=None) -> tuple:
+def swingup(out: Path, name: str, env_id: str, seeds, trials: int, target: int, *, peers: bool, sets=None) -> tuple:
     """PILCO's swing-up on ``env_id``: per seed the first trial up and held, its interaction seconds, the time per
     policy optimisation; with ``peers``, PETS and SAC's seconds to their first success beside it."""
     runs = _runs(out / name, "pilco", env_id, seeds, trials, sets)
@@ -195,7 +195,7 @@ def inverted(out: Path, seeds, episodes: int, peers: bool) -> tuple[list, dict]:
     """Time per policy step against TorchRL's PILCO at 100 / 200 / 350 GP points (InvertedPendulum-v5 sizes: 4 states,
     RBF with 10 centres, 40 steps), peak memory, and whether each balances the pendulum for 100 steps."""
     ours = _step_costs(INVERTED, 10)
-    runs = _runs(out / "inverted", "pilco", INVERTED, seeds, episodes, INVERTED_SETS, INVERTED_KWARGS)
+    runs = _runs(out / "inverted", "pilco", INVERTED, seeds, episodes, INVERTED_SETS, env_kwargs=INVERTED_KWARGS)
     balanced = [first_success([n >= 100 for n in s["episode_lengths"]]) for s in runs]
     share, peak = float(np.mean([b is not None for b in balanced])), ours[-1]["peak_mb"]
     checks = [
@@ -287,11 +287,11 @@ def run(runs: int | None = None, quick: bool = False, show: bool = False, out: P
     with RunProgress("pilco-gps", 4, "experiments", enabled=show) as progress:
         beside = "" if quick else ", PETS, SAC"
         progress.show(f"PILCO cart-pole swing-up, {len(seeds)} seeds x {cart_trials} trials{beside}")
-        checks, cart_curve, facts = swingup(out, "cart-pole", CARTPOLE, seeds, cart_trials, 15, not quick)
+        checks, cart_curve, facts = swingup(out, "cart-pole", CARTPOLE, seeds, cart_trials, 15, peers=not quick)
         progress.advance(1)
         progress.show(f"PILCO pendulum swing-up, {min(3, len(seeds))} seeds x {pendulum_trials} trials{beside}")
         more, pendulum_curve, more_facts = swingup(
-            out, "pendulum", PENDULUM, seeds[:3], pendulum_trials, 10, not quick, NO_RESTART
+            out, "pendulum", PENDULUM, seeds[:3], pendulum_trials, 10, peers=not quick, sets=NO_RESTART
         )
         checks, facts = checks + more, {**facts, **more_facts}
         progress.advance(1)

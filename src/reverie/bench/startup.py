@@ -90,12 +90,13 @@ def run(runs: int | None = None, quick: bool = False, show: bool = False, out=No
     reverie = reverie_command()
     with RunProgress("cli", 5, "parts", enabled=show) as progress:
         try:
-            return _run(reverie, seeds, repeats, fan_repeats, out, scratch, progress, load_before)
+            return _run(reverie, seeds, repeats=repeats, fan_repeats=fan_repeats, out=out, scratch=scratch,
+                        progress=progress, load_before=load_before)  # fmt: skip
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _run(reverie, seeds, repeats, fan_repeats, out, scratch, progress, load_before) -> dict:
+def _run(reverie, seeds, *, repeats, fan_repeats, out, scratch, progress, load_before) -> dict:
     run_dir = scratch / "run"
     progress.show("start-up")
     one_episode = [*reverie, *ONE_EPISODE, "--out", str(run_dir)]

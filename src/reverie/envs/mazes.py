@@ -48,6 +48,7 @@ class Maze(gym.Env):
         start: tuple[int, int],
         goal: tuple[int, int],
         walls,
+        *,
         walls_after=None,
         switch_step: int | None = None,
         render_mode: str | None = None,

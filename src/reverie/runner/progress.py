@@ -27,7 +27,7 @@ def _clip(text: str, room: int) -> str:
     return "" if room <= 0 else text[: room - 1] + "…"
 
 
-def format_line(description, completed, total, unit, detail, elapsed, remaining, width: int | None) -> str:
+def format_line(description, completed, total, unit, *, detail, elapsed, remaining, width: int | None) -> str:
     """One progress line of at most ``width - 1`` characters (None: no limit), e.g.
     ``dyna-q reverie/DynaMaze-v0 seed 0 ━━━━━━━━╺───── 20/50 episodes  1,234 steps/s  return 1  0:00:01 eta 0:00:02``.
 
@@ -71,7 +71,7 @@ class RunProgress:
         interactive: True draws the rich line, False writes plain lines; None: a terminal decides (stdout's).
     """
 
-    def __init__(self, description, total, unit, done=0, enabled=True, interactive=None, console=None):
+    def __init__(self, description, total, unit, done=0, enabled=True, *, interactive=None, console=None):
         if interactive is None:
             interactive = sys.stdout.isatty()
         self.mode = "off" if not enabled else ("bar" if interactive else "lines")
@@ -111,9 +111,8 @@ class RunProgress:
         elapsed = time.monotonic() - self._started
         made = self.completed - self._done_at_start
         remaining = (self.total - self.completed) * elapsed / made if made > 0 else None
-        return format_line(
-            self.description, self.completed, self.total, self.unit, self.detail, elapsed, remaining, width
-        )
+        return format_line(self.description, self.completed, self.total, self.unit, detail=self.detail,
+                           elapsed=elapsed, remaining=remaining, width=width)  # fmt: skip
 
     def _maybe_line(self) -> None:
         if self.mode == "lines" and time.monotonic() - self._last_line >= LINE_EVERY_S:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import dataclasses
 import platform
 import resource
 import sys
@@ -21,6 +20,7 @@ from reverie.errors import UserError
 from reverie.runner.files import atomic_write_json, load_checkpoint, read_json
 from reverie.runner.progress import RunProgress
 from reverie.runner.run import CHECKPOINT_FILE, RunHandle
+from reverie.runner.spec import RunSpec
 
 
 def parse_pairs(pairs: list[str] | None, what: str) -> dict[str, str]:
@@ -79,27 +79,17 @@ def _prepare_dir(out: Path) -> None:
         raise UserError(f"cannot write to output directory {out}: {error.strerror or error}") from None
 
 
-def start_run(algo, env_id, seed, episodes, steps, overrides, env_kwargs, out, checkpoint_every=20, show=True):
+def start_run(spec: RunSpec, *, show: bool = True) -> dict:
     """Validate everything, write config.json, then train; returns the summary dict."""
-    if (episodes is None) == (steps is None):
-        raise UserError("give exactly one budget: --episodes N or --steps N")
-    if (episodes is not None and episodes < 1) or (steps is not None and steps < 1):
-        raise UserError("the budget must be a positive number of episodes or steps")
-    module = _load_algorithm(algo)
-    config = build_config(module.Config, overrides, algo)
-    env = make_env(env_id, env_kwargs)
-    check_env_fits(algo, env, config)
-    out = Path(out)
+    spec.check_budget()
+    module = _load_algorithm(spec.algo)
+    config = build_config(module.Config, spec.overrides, spec.algo)
+    env = make_env(spec.env_id, spec.env_kwargs)
+    check_env_fits(spec.algo, env, config)
+    out = Path(spec.out)
     _prepare_dir(out)
     record = {
-        "algo": algo,
-        "env": env_id,
-        "env_kwargs": env_kwargs,
-        "seed": int(seed),
-        "episodes": episodes,
-        "steps": steps,
-        "config": dataclasses.asdict(config),
-        "checkpoint_every": checkpoint_every,
+        **spec.record(config),
         "version": reverie.__version__,
         "python": platform.python_version(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -108,28 +98,28 @@ def start_run(algo, env_id, seed, episodes, steps, overrides, env_kwargs, out, c
     return _train(out, record, module, config, env, restored=None, show=show)
 
 
-def resume_run(run_dir, show=True):
+def resume_run(run_dir, *, show: bool = True) -> dict:
     """Continue the run in ``run_dir`` from its last checkpoint (or from scratch if it has none)."""
     run_dir = Path(run_dir)
     record = read_json(run_dir / "config.json", "run directory (config.json)")
     if (run_dir / "summary.json").exists():
         return read_json(run_dir / "summary.json", "run summary")
     try:
-        module = _load_algorithm(record["algo"])
-        config = build_config(module.Config, record["config"], record["algo"])
-        env = make_env(record["env"], record["env_kwargs"])
-        seed = int(record["seed"])
+        spec = RunSpec.from_record(record, run_dir)
+        module = _load_algorithm(spec.algo)
+        config = build_config(module.Config, spec.overrides, spec.algo)
+        env = make_env(spec.env_id, spec.env_kwargs)
     except (KeyError, TypeError, ValueError):
         raise UserError(f"{run_dir}/config.json is corrupt: missing or bad fields") from None
     checkpoint = run_dir / CHECKPOINT_FILE
     restored = load_checkpoint(checkpoint) if checkpoint.exists() else None
     checkpoint.parent.mkdir(exist_ok=True)  # a run re-created from its config.json alone starts from scratch
-    if restored is not None and restored[1].get("seed") != seed:
+    if restored is not None and restored[1].get("seed") != spec.seed:
         raise UserError(f"checkpoint {checkpoint} belongs to another run (seed mismatch)")
     return _train(run_dir, record, module, config, env, restored=restored, show=show)
 
 
-def _train(out: Path, record: dict, module, config, env, restored, show: bool) -> dict:
+def _train(out: Path, record: dict, module, config, env, *, restored, show: bool) -> dict:
     episodes, steps = record["episodes"], record["steps"]
     done = 0  # progress already made, in the budget's unit
     if restored is not None:
@@ -179,51 +169,48 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def _seed_worker(kwargs: dict) -> dict:
-    kwargs = dict(kwargs)
-    if kwargs.pop("resume", False):
-        return resume_run(kwargs["out"], show=False)
-    return start_run(**kwargs, show=False)
+def _seed_worker(job: tuple[RunSpec, bool]) -> dict:
+    spec, resume = job
+    return resume_run(spec.out, show=False) if resume else start_run(spec, show=False)
 
 
-def _same_run(run_dir: Path, kwargs: dict, config) -> bool:
-    """Whether ``run_dir/config.json`` records the run ``kwargs`` asks for (so it may be resumed, not redone)."""
+def _same_run(run_dir: Path, spec: RunSpec, config) -> bool:
+    """Whether ``run_dir/config.json`` records the run ``spec`` asks for (so it may be resumed, not redone)."""
     record = read_json(run_dir / "config.json", "run directory (config.json)")
-    wanted = {"algo": kwargs["algo"], "env": kwargs["env_id"], "env_kwargs": kwargs["env_kwargs"]}
-    wanted.update(episodes=kwargs["episodes"], steps=kwargs["steps"], config=dataclasses.asdict(config))
-    return all(record.get(key) == value for key, value in wanted.items())
+    wanted = spec.record(config)
+    return all(record.get(key) == wanted[key] for key in ("algo", "env", "env_kwargs", "episodes", "steps", "config"))
 
 
-def start_seeds(seeds, workers, out, show=True, reuse=False, while_running=None, **kwargs) -> list[dict]:
-    """One run per seed in ``out/seed_<n>``, ``workers`` processes at a time; returns their summaries.
+def start_seeds(spec: RunSpec, seeds, workers: int, *, show=True, reuse=False, while_running=None) -> list[dict]:
+    """One run of ``spec`` per seed in ``spec.out/seed_<n>``, ``workers`` processes at a time; returns their
+    summaries in the order of ``seeds``.
 
-    The worker processes start once per call and take the seeds one after another. ``while_running``, if given,
-    is called in this process once every seed is handed out, while the workers train (the CLI imports the
-    report's plotting there instead of after the last seed).
-
-    With ``reuse``, a seed directory that already holds the same run (algo, env, budget, resolved config) is
-    resumed from its checkpoint, or read back if it finished, so an interrupted benchmark picks up where it
-    stopped; a directory holding a different run is still refused.
+    The worker processes start once per call and take the seeds one after another. With ``reuse``, a seed
+    directory that already holds the same run (algo, env, budget, resolved config) is resumed from its
+    checkpoint, or read back if it finished, so an interrupted benchmark picks up where it stopped; a directory
+    holding a different run is still refused. ``while_running``, if given, is called in this process once every
+    seed is handed out, while the workers train (the CLI imports the report's plotting there instead of after
+    the last seed).
     """
-    out = Path(out)
-    module = _load_algorithm(kwargs["algo"])  # fail on bad input here, not in every worker
-    config = build_config(module.Config, kwargs["overrides"], kwargs["algo"])
-    check_env_fits(kwargs["algo"], make_env(kwargs["env_id"], kwargs["env_kwargs"]), config)
+    spec.check_budget()
+    module = _load_algorithm(spec.algo)  # fail on bad input here, not in every worker
+    config = build_config(module.Config, spec.overrides, spec.algo)
+    check_env_fits(spec.algo, make_env(spec.env_id, spec.env_kwargs), config)
     jobs = []
     for seed in seeds:  # validate and claim every directory before any process starts
-        run_dir = out / f"seed_{seed}"
-        resume = reuse and (run_dir / "config.json").exists() and _same_run(run_dir, dict(kwargs, seed=seed), config)
+        one = spec.for_seed(seed)
+        resume = reuse and (one.out / "config.json").exists() and _same_run(one.out, one, config)
         if not resume:
-            _prepare_dir(run_dir)
-        jobs.append(dict(kwargs, seed=seed, out=run_dir, resume=resume))
+            _prepare_dir(one.out)
+        jobs.append((one, resume))
     if "numba" in sys.modules:  # the algorithm compiles its loops: load numba once here, not in every worker
         from reverie.jit import warm_up
 
         warm_up()
     summaries = {}
-    with RunProgress(f"{kwargs['algo']} {kwargs['env_id']}", len(jobs), "seeds", enabled=show) as progress:
+    with RunProgress(f"{spec.algo} {spec.env_id}", len(jobs), "seeds", enabled=show) as progress:
         with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-            futures = {pool.submit(_seed_worker, job): job["seed"] for job in jobs}
+            futures = {pool.submit(_seed_worker, job): job[0].seed for job in jobs}
             if while_running is not None:
                 while_running()
             for future in as_completed(futures):

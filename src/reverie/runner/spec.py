@@ -1,0 +1,68 @@
+"""``RunSpec``: one training run as data, shared by start, resume, seed fan-out (and the sweeps built on them)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reverie.errors import UserError
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What to train, on what, for how long, and where.
+
+    ``overrides`` are ``--set`` pairs (strings or values, dotted for nested configs); ``env_kwargs`` are
+    ``gymnasium.make`` keywords. Exactly one of ``episodes`` and ``steps`` is the budget. ``out`` is the run
+    directory (for a fan-out, the parent of its ``seed_<n>`` directories).
+    """
+
+    algo: str
+    env_id: str
+    seed: int = 0
+    episodes: int | None = None
+    steps: int | None = None
+    overrides: dict = field(default_factory=dict)
+    env_kwargs: dict = field(default_factory=dict)
+    out: Path | None = None
+    checkpoint_every: int = 20
+
+    def check_budget(self) -> None:
+        """Raise UserError unless exactly one budget is set and it is positive."""
+        if (self.episodes is None) == (self.steps is None):
+            raise UserError("give exactly one budget: --episodes N or --steps N")
+        if (self.episodes is not None and self.episodes < 1) or (self.steps is not None and self.steps < 1):
+            raise UserError("the budget must be a positive number of episodes or steps")
+
+    def for_seed(self, seed: int) -> RunSpec:
+        """The same run with seed ``seed`` in ``out/seed_<seed>`` (one run of a fan-out)."""
+        return dataclasses.replace(self, seed=seed, out=Path(self.out) / f"seed_{seed}")
+
+    def record(self, config) -> dict:
+        """The fields of ``config.json`` that say which run this is (the resolved ``config`` included)."""
+        return {
+            "algo": self.algo,
+            "env": self.env_id,
+            "env_kwargs": self.env_kwargs,
+            "seed": int(self.seed),
+            "episodes": self.episodes,
+            "steps": self.steps,
+            "config": dataclasses.asdict(config),
+            "checkpoint_every": self.checkpoint_every,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict, out) -> RunSpec:
+        """The spec of the run whose ``config.json`` is ``record`` (its resolved config as the overrides)."""
+        return cls(
+            algo=record["algo"],
+            env_id=record["env"],
+            seed=int(record["seed"]),
+            episodes=record["episodes"],
+            steps=record["steps"],
+            overrides=record["config"],
+            env_kwargs=record["env_kwargs"],
+            out=Path(out),
+            checkpoint_every=record.get("checkpoint_every", 20),
+        )
