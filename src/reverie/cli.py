@@ -16,7 +16,7 @@ from reverie import __version__
 from reverie.errors import UserError
 
 # The top level imports only the standard library and reverie's own light modules: `reverie --help` and
-# `reverie list` answer at once, and each handler imports what its command needs (tests/test_imports.py).
+# `reverie list` answer at once, and each handler imports what its command needs (tests/test_startup.py, docs/cli.md).
 
 COMMANDS = ("train", "resume", "bench", "report", "list")
 
