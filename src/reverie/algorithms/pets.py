@@ -125,15 +125,16 @@ def train(env: gym.Env, config: Config, run) -> dict:
         known_reward, known_termination, n_discrete,
     )  # fmt: skip
     planner = make_planner(config.planner, config.planner_overrides(), env.action_space)
-    controller = MPCController(planner, replan_every=config.replan_every)
     buffer = TransitionBuffer(obs_dim, () if discrete else (act_dim,), np.int64 if discrete else np.float32)
     generator = torch.Generator().manual_seed(run.seed)
+    controller = MPCController(planner, replan_every=config.replan_every)  # the re-plan queue and planner/*
     random_action = _random_controller(env.action_space, generator)
     model_metrics, trained_on = {}, 0
     restored = run.restored_arrays()
     if restored is not None:
         trained_on = _restore(restored, model, buffer, generator)
 
+    # for trial k = 1..K (one episode each; the random trial is the first episodes)
     while not run.finished():
         # train a probabilistic ensemble f on D (once per trial, after the random trial)
         if true_model is None and len(buffer) >= config.random_steps and len(buffer) > trained_on:
@@ -151,7 +152,8 @@ def train(env: gym.Env, config: Config, run) -> dict:
             if not use_model:  # initialise D with a random controller
                 action = random_action()
             else:
-                # CEM over sequences scored by particles propagated through f; execute the first action
+                # CEM samples sequences a_{t:t+T}, particles propagated through f score them;
+                # execute the first action a*_t of the best (the controller re-plans every replan_every steps)
                 action = controller.act(obs, scorer, generator)
                 action = int(action) if discrete else action.numpy()
             next_obs, reward, terminated, truncated, info = env.step(action)
