@@ -117,4 +117,6 @@ def test_a_reward_function_of_the_wrong_shape_is_one_clear_error():
     model = DynamicsModel(2, 1, ensemble_size=1, hidden_size=8, num_layers=1)
     actions = torch.zeros(4, 3, 1)
     with pytest.raises(UserError, match="must return"):
-        score_sequences(model, torch.zeros(2), actions, 1, "ts-inf", lambda o, a, n: n, None, torch.Generator())
+        score_sequences(
+            model, torch.zeros(2), actions, 1, "ts-inf", generator=torch.Generator(), reward_fn=lambda o, a, n: n
+        )

@@ -8,9 +8,9 @@ import torch
 from gymnasium.spaces import Box, Discrete
 
 from reverie.errors import UserError
-from reverie.planners.icem import ICEM, ICEMConfig, colored_noise
-from reverie.planners.mppi import MPPI, MPPIConfig
 from reverie.planners.shooting import CEM, CEMConfig, RandomShooting, RandomShootingConfig, make_planner
+from reverie.planners.shooting.icem import ICEM, ICEMConfig, colored_noise
+from reverie.planners.shooting.mppi import MPPI, MPPIConfig
 
 H, A = 10, 2  # 20 decision variables: enough that uniform sampling is hopeless at fine tolerances
 LOW, HIGH = -torch.ones(A), torch.ones(A)

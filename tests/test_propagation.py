@@ -66,7 +66,9 @@ def run(propagation, members=4, pop=3, particles=8, horizon=3, seed=0, actions=N
 
     if actions is None:
         actions = 10.0 * torch.arange(pop, dtype=torch.float32)[:, None, None].expand(pop, horizon, 1)
-    returns = score_sequences(model, torch.zeros(2), actions, particles, propagation, reward_fn, None, gen(seed))
+    returns = score_sequences(
+        model, torch.zeros(2), actions, particles, propagation, generator=gen(seed), reward_fn=reward_fn
+    )
     return returns, recorder, seen
 
 
@@ -124,7 +126,7 @@ def test_predict_gets_member_major_batches_and_the_callers_generator():
     model = model_with(recorder, ensemble_size=2)
     g = gen(0)
     actions = torch.zeros(3, 2, 1)
-    score_sequences(model, torch.zeros(2), actions, 4, "ts1", lambda o, a, n: n[:, 1], None, g)
+    score_sequences(model, torch.zeros(2), actions, 4, "ts1", generator=g, reward_fn=lambda o, a, n: n[:, 1])
     assert len(recorder.calls) == 2  # one batched call per step
     for call in recorder.calls:
         assert call["obs"].shape == (2, 6, 2) and call["act"].shape == (2, 6, 1)
@@ -160,16 +162,16 @@ def test_learned_reward_and_termination_heads_match_the_equivalent_functions():
 
     model = model_with(predict, learn_reward=True, learn_termination=True)
     actions = torch.rand(6, 4, 1, generator=gen(1))  # >= 0: every reward below is positive
-    by_heads = score_sequences(model, torch.zeros(2), actions, 8, "ts1", None, None, gen(2))
+    by_heads = score_sequences(model, torch.zeros(2), actions, 8, "ts1", generator=gen(2))
     by_fns = score_sequences(
         model,
         torch.zeros(2),
         actions,
         8,
         "ts1",
-        lambda o, a, n: n[:, 1] * 0.5,
-        lambda o, a, n: n[:, 1] > 6.0,
-        gen(2),
+        generator=gen(2),
+        reward_fn=lambda o, a, n: n[:, 1] * 0.5,
+        termination_fn=lambda o, a, n: n[:, 1] > 6.0,
     )
     torch.testing.assert_close(by_heads, by_fns)
     never = score_sequences(
@@ -178,9 +180,9 @@ def test_learned_reward_and_termination_heads_match_the_equivalent_functions():
         actions,
         8,
         "ts1",
-        lambda o, a, n: n[:, 1] * 0.5,
-        lambda o, a, n: torch.zeros(len(n), dtype=torch.bool),
-        gen(2),
+        generator=gen(2),
+        reward_fn=lambda o, a, n: n[:, 1] * 0.5,
+        termination_fn=lambda o, a, n: torch.zeros(len(n), dtype=torch.bool),
     )
     # rewards are positive here, so cutting them can only lower a score: the head did cut some
     assert (never >= by_fns).all() and (never > by_fns).sum() >= 3
@@ -198,9 +200,9 @@ def test_rewards_stop_after_termination_but_count_on_the_terminating_step():
         actions,
         8,
         "ts-inf",
-        lambda o, a, n: torch.ones(len(n)),
-        lambda o, a, n: n[:, 1] >= 4.0,
-        gen(0),
+        generator=gen(0),
+        reward_fn=lambda o, a, n: torch.ones(len(n)),
+        termination_fn=lambda o, a, n: n[:, 1] >= 4.0,
     )
     torch.testing.assert_close(returns, torch.full((2,), 2.25))
 
@@ -221,9 +223,9 @@ def test_a_terminated_particle_stays_terminated():
         torch.zeros(3, 5, 1),
         4,
         "ts1",
-        lambda o, a, n: torch.ones(len(n)),
-        termination_fn,
-        gen(0),
+        generator=gen(0),
+        reward_fn=lambda o, a, n: torch.ones(len(n)),
+        termination_fn=termination_fn,
     )
     torch.testing.assert_close(returns, torch.ones(3))
 
@@ -236,7 +238,9 @@ def test_nan_predictions_give_minus_infinity():
     model = model_with(predict, ensemble_size=2)
     actions = torch.tensor([0.0, 1.0, 2.0])[:, None, None].expand(3, 3, 1)
     for propagation in PROPAGATIONS:
-        returns = score_sequences(model, torch.zeros(2), actions, 4, propagation, lambda o, a, n: n[:, 1], None, gen(0))
+        returns = score_sequences(
+            model, torch.zeros(2), actions, 4, propagation, generator=gen(0), reward_fn=lambda o, a, n: n[:, 1]
+        )
         assert returns[1] == -math.inf, propagation
         assert torch.isfinite(returns[[0, 2]]).all(), propagation
 
@@ -253,9 +257,9 @@ def test_nan_after_termination_does_not_poison_the_return():
         torch.zeros(2, 3, 1),
         4,
         "ts-inf",
-        lambda o, a, n: torch.ones(len(n)),
-        lambda o, a, n: torch.ones(len(n), dtype=torch.bool),  # every particle ends on step 1
-        gen(0),
+        generator=gen(0),
+        reward_fn=lambda o, a, n: torch.ones(len(n)),
+        termination_fn=lambda o, a, n: torch.ones(len(n), dtype=torch.bool),
     )
     torch.testing.assert_close(returns, torch.ones(2))
 
@@ -282,7 +286,7 @@ def test_moment_matching_keeps_each_sequences_mean_and_spread():
 
     model = model_with(predict, ensemble_size=members)
     actions = 10.0 * torch.arange(pop, dtype=torch.float32)[:, None, None].expand(pop, horizon, 1)
-    score_sequences(model, torch.zeros(2), actions, particles, "moment-matching", reward_fn, None, gen(0))
+    score_sequences(model, torch.zeros(2), actions, particles, "moment-matching", generator=gen(0), reward_fn=reward_fn)
     for t in range(horizon):
         for i in range(pop):
             before = pre[t][1][pre[t][0] == 10.0 * i]
@@ -301,7 +305,13 @@ def test_moment_matching_passes_sample_true():
     recorder = Recorder()
     model = model_with(recorder, ensemble_size=2)
     score_sequences(
-        model, torch.zeros(2), torch.zeros(2, 2, 1), 4, "moment-matching", lambda o, a, n: n[:, 1], None, gen(0)
+        model,
+        torch.zeros(2),
+        torch.zeros(2, 2, 1),
+        4,
+        "moment-matching",
+        generator=gen(0),
+        reward_fn=lambda o, a, n: n[:, 1],
     )
     assert all(call["sample"] is True for call in recorder.calls)
 
@@ -315,9 +325,9 @@ def test_real_model_scores_are_deterministic_given_the_generator(propagation):
     model = DynamicsModel(3, 2, learn_reward=True, ensemble_size=2, hidden_size=16, num_layers=2)
     actions = torch.randn(5, 4, 2, generator=gen(1))
     obs = torch.randn(3, generator=gen(2))
-    first = score_sequences(model, obs, actions, 4, propagation, None, None, gen(3))
-    again = score_sequences(model, obs, actions, 4, propagation, None, None, gen(3))
-    other = score_sequences(model, obs, actions, 4, propagation, None, None, gen(4))
+    first = score_sequences(model, obs, actions, 4, propagation, generator=gen(3))
+    again = score_sequences(model, obs, actions, 4, propagation, generator=gen(3))
+    other = score_sequences(model, obs, actions, 4, propagation, generator=gen(4))
     assert first.shape == (5,) and torch.isfinite(first).all()
     assert torch.equal(first, again)
     if propagation == "expectation":  # means only, fixed members: no randomness left
@@ -330,7 +340,9 @@ def test_discrete_actions_are_one_hot_encoded():
     recorder = Recorder()
     model = model_with(recorder, ensemble_size=2, act_dim=3)
     actions = torch.tensor([[0, 2], [1, 1]])  # [pop, horizon]
-    score_sequences(model, torch.zeros(2), actions, 2, "ts-inf", lambda o, a, n: n[:, 1], None, gen(0), n_discrete=3)
+    score_sequences(
+        model, torch.zeros(2), actions, 2, "ts-inf", generator=gen(0), reward_fn=lambda o, a, n: n[:, 1], n_discrete=3
+    )
     act = recorder.calls[1]["act"].reshape(-1, 3)  # step 2, rows k * pop + i
     assert torch.equal(act, torch.tensor([[0.0, 0, 1], [0, 1, 0], [0, 0, 1], [0, 1, 0]]))
 

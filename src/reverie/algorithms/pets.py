@@ -34,7 +34,8 @@ from reverie.errors import UserError
 from reverie.models.dynamics import DynamicsModel
 from reverie.models.simulator import SimulatorModel
 from reverie.models.training import TrainConfig, fit
-from reverie.planners.propagation import PROPAGATIONS, check_particles, score_sequences
+from reverie.planners.mpc import MPCController
+from reverie.planners.propagation import PROPAGATIONS, ParticleScorer, check_particles
 from reverie.planners.shooting import make_planner, planner_config, planner_fields
 
 NAME = "pets"
@@ -130,26 +131,26 @@ def train(env: gym.Env, config: Config, run) -> dict:
     act_dim = n_discrete if discrete else env.action_space.shape[0]
     torch.manual_seed(run.seed)  # weight initialisation
     model = DynamicsModel(
-        obs_dim, act_dim, known_reward is None, known_termination is None,
-        config.ensemble_size, config.hidden_size, config.num_layers, config.probabilistic,
+        obs_dim, act_dim, known_reward is None, known_termination is None, ensemble_size=config.ensemble_size,
+        hidden_size=config.hidden_size, num_layers=config.num_layers, probabilistic=config.probabilistic,
     )  # fmt: skip
     true_model = SimulatorModel(env_id) if config.dynamics == "simulator" else None
-    particles = 1 if true_model is not None else config.num_particles  # the simulator is deterministic
+    scorer = ParticleScorer(
+        true_model or model, config.propagation,
+        1 if true_model is not None else config.num_particles,  # the simulator is deterministic
+        known_reward, known_termination, n_discrete,
+    )  # fmt: skip
     planner = make_planner(config.planner, config.planner_overrides(), env.action_space)
     buffer = TransitionBuffer(obs_dim, () if discrete else (act_dim,), np.int64 if discrete else np.float32)
     generator = torch.Generator().manual_seed(run.seed)
-    low = torch.as_tensor(env.action_space.low) if not discrete else None
-    high = torch.as_tensor(env.action_space.high) if not discrete else None
+    controller = MPCController(planner, replan_every=config.replan_every)  # the re-plan queue and planner/*
+    random_action = _random_controller(env.action_space, generator)
     model_metrics, trained_on = {}, 0
     restored = run.restored_arrays()
     if restored is not None:
         trained_on = _restore(restored, model, buffer, generator)
 
-    def random_action():
-        if discrete:
-            return int(torch.randint(n_discrete, (1,), generator=generator))
-        return (low + (high - low) * torch.rand(act_dim, generator=generator)).numpy()
-
+    # for trial k = 1..K (one episode each; the random trial is the first episodes)
     while not run.finished():
         # train a probabilistic ensemble f on D (once per trial, after the random trial)
         if true_model is None and len(buffer) >= config.random_steps and len(buffer) > trained_on:
@@ -160,32 +161,17 @@ def train(env: gym.Env, config: Config, run) -> dict:
         use_model = trained_on > 0 or true_model is not None
         obs, _ = env.reset(seed=run.episode_seed())
         obs = finite(obs, "observation", np.float32)
-        planner.reset()
-        episode_return, length, ended, queued, plan_seconds, evaluations = 0.0, 0, False, [], 0.0, 0
+        controller.reset()
+        episode_return, length, ended = 0.0, 0, False
+        # for t = 0..task horizon
         while not ended and not run.out_of_steps():
             if not use_model:  # initialise D with a random controller
                 action = random_action()
             else:
-                if not queued:
-                    started = time.perf_counter()
-                    state = torch.as_tensor(obs)
-
-                    def evaluate(actions, state=state):
-                        # propagate particles through f and score each sequence by its mean return
-                        nonlocal evaluations
-                        evaluations += actions.shape[0] * actions.shape[1] * particles  # model calls, per particle
-                        return score_sequences(
-                            true_model or model, state, actions, particles, config.propagation,
-                            known_reward, known_termination, generator, n_discrete,
-                        )  # fmt: skip
-
-                    plan = planner.plan(evaluate, generator)
-                    queued = list(plan[: config.replan_every])
-                    plan_seconds += time.perf_counter() - started
-                # execute the first action of the best sequence (shift the warm start past it)
-                action = queued.pop(0)
+                # CEM samples sequences a_{t:t+T}, particles propagated through f score them;
+                # execute the first action a*_t of the best (the controller re-plans every replan_every steps)
+                action = controller.act(obs, scorer, generator)
                 action = int(action) if discrete else action.numpy()
-                planner.shift(1)
             next_obs, reward, terminated, truncated, info = env.step(action)
             next_obs = finite(next_obs, "observation", np.float32)
             finite(reward, "reward")
@@ -198,15 +184,20 @@ def train(env: gym.Env, config: Config, run) -> dict:
             obs = next_obs
         if not ended:
             break
-        metrics = dict(model_metrics)
-        if use_model:
-            metrics["planner/seconds_per_step"] = plan_seconds / max(length, 1)
-            metrics["planner/model_evals_per_s"] = evaluations / max(plan_seconds, 1e-9)
+        metrics = {**model_metrics, **(controller.metrics() if use_model else {})}
         run.end_episode(episode_return, length, info.get("is_success"), metrics)
         if run.checkpoint_due():
             run.save_checkpoint(_checkpoint(model, buffer, generator, trained_on))
     run.save_checkpoint(_checkpoint(model, buffer, generator, trained_on))
     return {"model_trained_on": trained_on}
+
+
+def _random_controller(action_space, generator: torch.Generator):
+    """A function drawing one uniform action (an int index, or a float32 array in the bounds)."""
+    if isinstance(action_space, gym.spaces.Discrete):
+        return lambda: int(torch.randint(int(action_space.n), (1,), generator=generator))
+    low, high = torch.as_tensor(action_space.low), torch.as_tensor(action_space.high)
+    return lambda: (low + (high - low) * torch.rand(low.shape[0], generator=generator)).numpy()
 
 
 def _checkpoint(model, buffer, generator, trained_on) -> dict[str, np.ndarray]:

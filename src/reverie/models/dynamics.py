@@ -11,6 +11,13 @@ from torch import nn
 from reverie.models.ensemble import GaussianEnsemble, Normalizer
 
 
+def encode_actions(act: torch.Tensor, n_discrete: int | None) -> torch.Tensor:
+    """Box actions pass through; Discrete actions [...] become one-hot [..., n] float32."""
+    if n_discrete is None:
+        return act
+    return torch.nn.functional.one_hot(act.long(), n_discrete).float()
+
+
 class DynamicsModel(nn.Module):
     """f(s, a) -> (s', r, terminated) as an ensemble.
 
@@ -27,6 +34,7 @@ class DynamicsModel(nn.Module):
         act_dim: int,
         learn_reward: bool = False,
         learn_termination: bool = False,
+        *,
         ensemble_size: int = 5,
         hidden_size: int = 200,
         num_layers: int = 3,
@@ -76,7 +84,7 @@ class DynamicsModel(nn.Module):
         mean, logvar = self.ensemble(self.input_normalizer.normalize(self.make_inputs(obs, act)))
         out = mean
         if sample and logvar is not None:
-            noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
+            noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
             out = mean + torch.exp(0.5 * logvar) * noise
         out = self.target_normalizer.denormalize(out)
         next_obs = obs + out[..., : self.obs_dim]

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from reverie.models.dynamics import DynamicsModel
+from reverie.models.dynamics import DynamicsModel, encode_actions
+
+__all__ = ["TrainConfig", "dataset_tensors", "encode_actions", "fit", "open_loop_error"]  # encode_actions: old home
 
 
 @dataclass
@@ -26,13 +28,6 @@ class TrainConfig:
     validation_ratio: float = 0.1  # held out from training, for early stopping and elites
     num_elites: int = 5  # members kept as elites (the best validation MSE)
     open_loop_steps: int = 10  # horizon of the multi-step prediction error
-
-
-def encode_actions(act: torch.Tensor, n_discrete: int | None) -> torch.Tensor:
-    """Box actions pass through; Discrete actions [...] become one-hot [..., n]."""
-    if n_discrete is None:
-        return act
-    return torch.nn.functional.one_hot(act.long(), n_discrete).float()
 
 
 def dataset_tensors(model: DynamicsModel, buffer, n_discrete: int | None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,20 +8,24 @@ Chua et al. 2018, section 4.2). Each candidate sequence is followed by ``num_par
   Gaussian (per-dimension mean and variance) fitted to them.
 
 A sequence's score is the mean over its particles of the summed rewards; a particle's rewards stop
-after the step it terminates on.
+after the step it terminates on. The stepping itself (members, sampling, rewards, terminations) is
+``models.model_env.ModelEnv``; this module only lays particles out and sums their rewards.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
+from torch import Tensor
 
 from reverie.errors import UserError
-from reverie.models.dynamics import DynamicsModel
-from reverie.models.training import encode_actions
+from reverie.models.model_env import ModelEnv
 
 PROPAGATIONS = ("ts1", "ts-inf", "expectation", "moment-matching")
+# ModelEnv's member assignment for each scheme (moment matching adds its Gaussian fit on top)
+MEMBERS = {"ts1": "random", "ts-inf": "fixed", "expectation": "fixed", "moment-matching": "random"}
 
 
 def check_particles(propagation: str, num_particles: int, ensemble_size: int) -> None:
@@ -36,64 +40,73 @@ def check_particles(propagation: str, num_particles: int, ensemble_size: int) ->
         )
 
 
+def moment_matching(num_particles: int) -> Callable[[Tensor, torch.Generator], Tensor]:
+    """next_obs [P * pop, obs_dim] -> draws from the per-dimension Gaussian fitted to each sequence's P
+    particles (rows particle-major: particle k of sequence i at row k * pop + i)."""
+
+    def resample(next_obs: Tensor, generator: torch.Generator) -> Tensor:
+        grouped = next_obs.view(num_particles, -1, next_obs.shape[-1])  # [P, pop, obs_dim]
+        mean, std = grouped.mean(dim=0, keepdim=True), grouped.std(dim=0, keepdim=True)
+        noise = torch.randn(grouped.shape, generator=generator, device=next_obs.device)
+        return (mean + std * noise).view(next_obs.shape)
+
+    return resample
+
+
 @torch.no_grad()
 def score_sequences(
-    model: DynamicsModel,
-    obs: torch.Tensor,
-    actions: torch.Tensor,
+    model,
+    obs: Tensor,
+    actions: Tensor,
     num_particles: int,
     propagation: str,
-    reward_fn: Callable | None,
-    termination_fn: Callable | None,
+    *,
     generator: torch.Generator,
+    reward_fn: Callable | None = None,
+    termination_fn: Callable | None = None,
     n_discrete: int | None = None,
-) -> torch.Tensor:
-    """Predicted return of each action sequence.
+) -> Tensor:
+    """Predicted return of each action sequence, ``[pop]``.
 
-    obs [obs_dim] (the current real state); actions [pop, horizon, act_dim] or [pop, horizon] (discrete).
-    reward_fn / termination_fn: ``(obs, act, next_obs) -> [N]``; None means the model's learned head.
-    Returns [pop].
+    model: a ``DynamicsModel`` (or ``SimulatorModel``); obs ``[obs_dim]``, the current real state;
+    actions ``[pop, horizon, act_dim]`` or ``[pop, horizon]`` (discrete). reward_fn / termination_fn:
+    ``(obs, act, next_obs) -> [N]``; None means the model's learned head.
     """
     pop, horizon = actions.shape[:2]
-    members = model.ensemble_size
     n = pop * num_particles
-    per_member = n // members
-    # particle-major rows: particle k of sequence i sits at row k * pop + i, and row r is evaluated by
-    # member r // per_member, so under ts-inf each sequence gets P / E particles on every member
-    state = obs.float().expand(n, -1).clone()  # [N, obs_dim]
-    alive = torch.ones(n, dtype=torch.bool)
-    total = torch.zeros(n)
-    sample = propagation != "expectation"
+    # particle-major rows: particle k of sequence i sits at row k * pop + i; ModelEnv's "fixed" blocks of
+    # n / E consecutive rows then give each sequence P / E particles on every member under ts-inf
+    env = ModelEnv(
+        model, reward_fn, termination_fn, n_discrete,
+        members=MEMBERS[propagation], sample=propagation != "expectation",
+        resample=moment_matching(num_particles) if propagation == "moment-matching" else None,
+    )  # fmt: skip
+    env.reset(obs.expand(n, -1))
+    alive = torch.ones(n, dtype=torch.bool, device=obs.device)
+    total = torch.zeros(n, device=obs.device)
     for t in range(horizon):
         act = actions[:, t].repeat(num_particles, *([1] * (actions.dim() - 2)))  # [N, act_dim] or [N]
-        encoded = encode_actions(act, n_discrete)
-        order = torch.randperm(n, generator=generator) if propagation in ("ts1", "moment-matching") else None
-        x_obs, x_act = (state, encoded) if order is None else (state[order], encoded[order])
-        next_obs, reward, terminated = model.predict(
-            x_obs.view(members, per_member, -1), x_act.view(members, per_member, -1), sample, generator
-        )
-        next_obs = next_obs.reshape(n, -1)
-        if order is not None:  # put rows back in particle order
-            inverse = torch.empty_like(order)
-            inverse[order] = torch.arange(n)
-            next_obs = next_obs[inverse]
-            reward = None if reward is None else reward.reshape(n)[inverse]
-            terminated = None if terminated is None else terminated.reshape(n)[inverse]
-        if propagation == "moment-matching":
-            grouped = next_obs.view(num_particles, pop, -1)
-            mean, std = grouped.mean(dim=0, keepdim=True), grouped.std(dim=0, keepdim=True)
-            noise = torch.randn(grouped.shape, generator=generator)
-            next_obs = (mean + std * noise).view(n, -1)
-        step_reward = reward_fn(state, act, next_obs) if reward_fn is not None else reward.reshape(n)
-        done = termination_fn(state, act, next_obs) if termination_fn is not None else terminated
-        if step_reward.shape != (n,) or (done is not None and done.reshape(-1).shape != (n,)):
-            shapes = f"reward {tuple(step_reward.shape)}" + (
-                "" if done is None else f", termination {tuple(done.shape)}"
-            )
-            raise UserError(f"the reward/termination functions must return [{n}] for {n} particles; got {shapes}")
-        total += torch.where(alive, step_reward.float(), torch.zeros(()))
-        if done is not None:
-            alive &= ~done.reshape(n)
-        state = next_obs
+        _, reward, terminated = env.step(act, generator)
+        total += torch.where(alive, reward, 0.0)  # rewards count up to and including the terminating step
+        alive &= ~terminated
     returns = total.view(num_particles, pop).mean(dim=0)
     return torch.nan_to_num(returns, nan=-torch.inf)  # a diverged model's sequence is never chosen
+
+
+@dataclass(frozen=True)
+class ParticleScorer:
+    """``score_sequences`` with its settings fixed: ``scorer(obs, actions, generator) -> [pop]``, what an
+    MPC controller calls; ``num_particles`` is what it counts model evaluations by."""
+
+    model: object
+    propagation: str
+    num_particles: int
+    reward_fn: Callable | None = None
+    termination_fn: Callable | None = None
+    n_discrete: int | None = None
+
+    def __call__(self, obs: Tensor, actions: Tensor, generator: torch.Generator) -> Tensor:
+        return score_sequences(
+            self.model, obs, actions, self.num_particles, self.propagation, generator=generator,
+            reward_fn=self.reward_fn, termination_fn=self.termination_fn, n_discrete=self.n_discrete,
+        )  # fmt: skip

@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from reverie.errors import UserError
-from reverie.planners.shooting import (
+from reverie.planners.shooting.base import (
     Evaluate,
     ShootingPlanner,
     check_common,

@@ -1,0 +1,128 @@
+"""A learned model stepped like an environment: ``ModelEnv.reset(obs) / step(actions, generator)``.
+
+Everything that imagines trajectories in a model needs the same step: PETS's particles, MBPO's branched
+rollouts, ME-TRPO's imagined episodes. ``ModelEnv`` is that step for a batch of ``N`` rows. It owns the
+ensemble's ``[members, rows]`` layout, so callers see ``[N, ...]`` only, and it adds the reward and the
+termination, from known functions or from the model's learned heads.
+
+Which member moves which row (``members``):
+
+- ``"fixed"``: row r is always moved by member ``r // (N / E)`` (rows in E equal consecutive blocks);
+  PETS's TS-inf when a sequence's particles are spread over the blocks;
+- ``"random"``: every step a fresh random permutation of the rows is split into E equal blocks, so each
+  row gets a random member and each member still moves N / E rows (PETS's TS1; MBPO, ME-TRPO);
+- ``"mean"``: every member moves every row and the predictions are averaged (E times the compute); a
+  learned termination is then the members' majority vote.
+
+``sample=False`` takes each member's predicted mean instead of a draw from its Gaussian (PETS's
+expectation scheme is ``members="fixed", sample=False``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from reverie.errors import UserError
+from reverie.models.dynamics import encode_actions
+
+MEMBERS = ("fixed", "random", "mean")
+
+# (obs [N, obs_dim], act [N, ...] as the env takes it, next_obs [N, obs_dim]) -> [N]
+StepFn = Callable[[Tensor, Tensor, Tensor], Tensor]
+
+
+class ModelEnv:
+    """A batch of rows stepped through ``model`` (a ``DynamicsModel`` or anything with its ``predict``).
+
+    Args:
+        model: ``predict(obs [E, B, obs_dim], act [E, B, act_dim], sample, generator)`` ->
+            ``(next_obs [E, B, obs_dim], reward [E, B] or None, terminated [E, B] bool or None)`` and
+            ``ensemble_size``.
+        reward_fn, termination_fn: known functions ``(obs, act, next_obs) -> [N]``; None uses the
+            model's learned head (a model without that head then raises UserError at ``step``; no
+            termination at all means no row ever terminates).
+        n_discrete: number of Discrete actions, which ``step`` one-hot encodes; None for Box actions.
+        members: ``"fixed"``, ``"random"`` or ``"mean"`` (module docstring).
+        sample: draw from each member's Gaussian (True) or take its mean.
+        resample: ``(next_obs [N, obs_dim], generator) -> [N, obs_dim]``, applied to the predicted next
+            states before rewards and terminations are computed on them (moment matching).
+    """
+
+    def __init__(
+        self,
+        model,
+        reward_fn: StepFn | None = None,
+        termination_fn: StepFn | None = None,
+        n_discrete: int | None = None,
+        *,
+        members: str = "fixed",
+        sample: bool = True,
+        resample: Callable[[Tensor, torch.Generator], Tensor] | None = None,
+    ):
+        if members not in MEMBERS:
+            raise ValueError(f"members must be one of {MEMBERS}, got {members!r}")
+        self.model, self.reward_fn, self.termination_fn = model, reward_fn, termination_fn
+        self.n_discrete, self.members, self.sample, self.resample = n_discrete, members, sample, resample
+        self.obs: Tensor | None = None
+
+    def reset(self, obs: Tensor) -> Tensor:
+        """Start every row at ``obs`` ``[N, obs_dim]`` (copied, as float32); returns the copy."""
+        ensemble = self.model.ensemble_size
+        if self.members != "mean" and obs.shape[0] % ensemble:
+            raise ValueError(f"members={self.members!r} needs rows ({obs.shape[0]}) in multiples of {ensemble}")
+        self.obs = obs.float().clone()
+        return self.obs
+
+    @torch.no_grad()
+    def step(self, actions: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor, Tensor]:
+        """Move every row one step: actions ``[N, act_dim]`` (Box) or ``[N]`` (Discrete indices).
+
+        Returns next_obs ``[N, obs_dim]``, reward ``[N]`` float32 and terminated ``[N]`` bool; the next
+        states become the rows' states. All randomness (member draws, Gaussian samples) comes from
+        ``generator``, in this order: the permutation, the model's samples, ``resample``.
+        """
+        obs, n = self.obs, self.obs.shape[0]
+        next_obs, reward, terminated = self._predict(obs, encode_actions(actions, self.n_discrete), generator)
+        if self.resample is not None:
+            next_obs = self.resample(next_obs, generator)
+        if self.reward_fn is not None:
+            reward = self.reward_fn(obs, actions, next_obs)
+        elif reward is None:
+            raise UserError("no reward function is known for this env and the model learns none")
+        if self.termination_fn is not None:
+            terminated = self.termination_fn(obs, actions, next_obs)
+        if reward.shape != (n,) or (terminated is not None and terminated.reshape(-1).shape != (n,)):
+            shapes = f"reward {tuple(reward.shape)}" + (
+                "" if terminated is None else f", termination {tuple(terminated.shape)}"
+            )
+            raise UserError(f"the reward/termination functions must return [{n}] for {n} rows; got {shapes}")
+        if terminated is None:
+            terminated = torch.zeros(n, dtype=torch.bool, device=obs.device)
+        self.obs = next_obs
+        return next_obs, reward.float(), terminated.reshape(n)
+
+    def _predict(self, obs: Tensor, act: Tensor, generator) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """The model's (next_obs [N, obs_dim], reward [N] or None, terminated [N] or None) for each row."""
+        n, ensemble = obs.shape[0], self.model.ensemble_size
+        if self.members == "mean":
+            next_obs, reward, terminated = self.model.predict(
+                obs.expand(ensemble, -1, -1), act.expand(ensemble, -1, -1), self.sample, generator
+            )
+            reward = None if reward is None else reward.mean(dim=0)
+            terminated = None if terminated is None else terminated.float().mean(dim=0) > 0.5
+            return next_obs.mean(dim=0), reward, terminated
+        order = None
+        if self.members == "random":  # rows order[j] go to slot j; slot j is moved by member j // (n / E)
+            order = torch.randperm(n, generator=generator, device=obs.device)
+            obs, act = obs[order], act[order]
+        per_member = n // ensemble
+        next_obs, reward, terminated = self.model.predict(
+            obs.reshape(ensemble, per_member, -1), act.reshape(ensemble, per_member, -1), self.sample, generator
+        )
+        outputs = [next_obs.reshape(n, -1)] + [None if x is None else x.reshape(n) for x in (reward, terminated)]
+        if order is not None:  # back to the callers' row order
+            outputs = [None if x is None else x.new_empty(x.shape).index_copy_(0, order, x) for x in outputs]
+        return tuple(outputs)
