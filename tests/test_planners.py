@@ -243,7 +243,7 @@ def test_same_generator_seed_gives_the_same_plan(name, space):
         ("random", {"population_size": -3}, Discrete(2), "population_size must be at least 1"),
         ("cem", {"num_elites": 600}, BOX, "num_elites must lie in [1, population_size=500]"),
         ("icem", {"population_size": 5}, BOX, "num_elites must lie in [1, population_size=5]"),
-        ("cem", {"sampling": "box"}, BOX, "sampling must be 'truncated' or 'clip'"),
+        ("cem", {"sampling": "box"}, BOX, "'sampling' must be one of truncated, clip"),
         ("cem", {"horizon": 3}, BOX, "unknown config key 'horizon'"),
         ("mppi", {"temperature": "hot"}, BOX, "expects float"),
         ("mppi", {"num_iterations": 1.5}, BOX, "expects int"),

@@ -33,8 +33,9 @@ class KeyInfo(NamedTuple):
     choices: tuple | None
 
 
-def build_config(config_cls: type, overrides: Mapping[str, Any], name: str | None = None):
-    """``config_cls`` with ``overrides`` applied and checked; ``name`` (e.g. the algorithm) is named in errors.
+def build_config(config_cls: type, overrides: Mapping[str, Any], name: str | None = None, *, listed=True):
+    """``config_cls`` with ``overrides`` applied and checked; ``name`` (e.g. the algorithm) is named in errors,
+    which point at ``reverie list NAME`` when ``listed`` (else they list the known keys themselves).
 
     ``overrides`` maps keys (dotted for nested configs) to strings (``--set``), typed values, or, for a nested
     config, a dict of its own keys (a ``config.json`` read back). An unknown key names the closest known ones;
@@ -52,7 +53,7 @@ def build_config(config_cls: type, overrides: Mapping[str, Any], name: str | Non
             raise UserError(f"config key '{head}' is set both as a whole and by its dotted keys")
         else:
             grouped[head] = dict(value) if isinstance(value, Mapping) else value
-    return _build(config_cls, grouped, "", config_cls, name)
+    return _build(config_cls, grouped, "", config_cls, (name, listed))
 
 
 def config_keys(config_cls: type, prefix: str = "") -> list[KeyInfo]:
@@ -79,7 +80,7 @@ def field_help(config_cls: type) -> dict[str, str]:
     return {f.name: f.metadata.get("help") or comments.get(f.name, "") for f in dataclasses.fields(config_cls)}
 
 
-def _build(config_cls: type, values: dict[str, Any], prefix: str, root: type, name: str | None):
+def _build(config_cls: type, values: dict[str, Any], prefix: str, root: type, name: tuple):
     fields = {f.name: f for f in dataclasses.fields(config_cls)}
     hints = typing.get_type_hints(config_cls)
     parsed = {}
@@ -100,7 +101,8 @@ def _build(config_cls: type, values: dict[str, Any], prefix: str, root: type, na
         raise UserError(str(error)) from None
 
 
-def _unknown(config_cls: type, key: str, root: type, name: str | None) -> None:
+def _unknown(config_cls: type, key: str, root: type, name: tuple) -> None:
+    name, listed = name
     renamed = getattr(config_cls, "RENAMED", {})
     if key.rsplit(".", 1)[-1] in renamed:
         raise UserError(f"config key '{key}' was renamed: use '{renamed[key.rsplit('.', 1)[-1]]}'")
@@ -108,7 +110,7 @@ def _unknown(config_cls: type, key: str, root: type, name: str | None) -> None:
     close = difflib.get_close_matches(key, known, n=3, cutoff=0.5)
     hint = f"; closest: {', '.join(close)}" if close else ""
     where = f" for {name}" if name else ""
-    listing = f" (every key: 'reverie list {name}')" if name else f"; known keys: {', '.join(known)}"
+    listing = f" (every key: 'reverie list {name}')" if name and listed else f"; known keys: {', '.join(known)}"
     raise UserError(f"unknown config key '{key}'{where}{hint}{listing}")
 
 

@@ -16,8 +16,8 @@ The interface is documented in ``base.py`` and docs/planners/README.md.
 from __future__ import annotations
 
 import dataclasses
-import numbers
 
+from reverie.config import build_config
 from reverie.errors import UserError
 from reverie.planners.shooting.base import Evaluate, ShootingPlanner, score
 from reverie.planners.shooting.cem import CEM, CEMConfig, truncated_normal
@@ -54,27 +54,6 @@ PLANNERS = {
 }
 
 
-def _typed(what: str, value, kind: type):
-    """``value`` as ``kind`` (int, float, bool or str); strings such as "0.2" or "true" are parsed."""
-    if isinstance(value, str) and kind is not str:
-        text = value.strip().lower()
-        try:
-            value = {"true": True, "false": False}[text] if kind is bool else kind(text)
-        except (KeyError, ValueError):
-            raise UserError(f"{what} expects {kind.__name__}, got '{value}'.") from None
-    if kind is bool:
-        ok = isinstance(value, bool)
-    elif kind is int:
-        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-    elif kind is float:
-        ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    else:
-        ok = isinstance(value, kind)
-    if not ok:
-        raise UserError(f"{what} expects {kind.__name__}, got {value!r}.")
-    return kind(value)
-
-
 def planner_fields(name: str) -> tuple[str, ...]:
     """The config keys of planner ``name``; an unknown name raises UserError."""
     classes = PLANNERS
@@ -86,14 +65,7 @@ def planner_fields(name: str) -> tuple[str, ...]:
 def planner_config(name: str, config_overrides: dict | None):
     """The checked config of planner ``name``: defaults replaced by ``config_overrides`` (UserError if bad)."""
     planner_fields(name)  # the name check
-    config_cls = PLANNERS[name][0]
-    fields = {f.name: f for f in dataclasses.fields(config_cls)}
-    values = {}
-    for key, value in (config_overrides or {}).items():
-        if key not in fields:
-            raise UserError(f"unknown config key '{key}' for planner '{name}'; known keys: {', '.join(fields)}.")
-        values[key] = _typed(f"config key '{key}' of planner '{name}'", value, type(fields[key].default))
-    return config_cls(**values)
+    return build_config(PLANNERS[name][0], config_overrides or {}, f"planner '{name}'", listed=False)
 
 
 def make_planner(name: str, config_overrides: dict | None, action_space, device="cpu") -> ShootingPlanner:
