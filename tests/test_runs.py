@@ -64,7 +64,7 @@ def test_compiled_simulator_matches_the_real_loop(tmp_path):
 
 def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
     run_dir = tmp_path / "killed"
-    argv = ["train", "q-learning", "--env", "FrozenLake-v1", "--steps", "40000", "--seed", "7"]
+    argv = ["train", "q-learning", "--env", "FrozenLake-v1", "--steps", "400000", "--seed", "7"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "reverie.cli", *argv, "--checkpoint-every", "1", "--quiet", "--out", str(run_dir)],
         stdout=subprocess.DEVNULL,
@@ -80,7 +80,7 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
     assert not (run_dir / "summary.json").exists()
     assert main(["resume", str(run_dir), "--quiet"]) == 0
     resumed = json.loads((run_dir / "summary.json").read_text())
-    straight = train(tmp_path, "straight", algo="q-learning", env="FrozenLake-v1", steps=40000, seed=7)
+    straight = train(tmp_path, "straight", algo="q-learning", env="FrozenLake-v1", steps=400000, seed=7)
     for key in ("env_steps", "episodes", "episode_returns", "episode_lengths"):
         assert resumed[key] == straight[key], key
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]

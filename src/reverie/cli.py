@@ -53,7 +53,12 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override (repeatable)")
     train.add_argument("--env-kwarg", action="append", metavar="KEY=VALUE", help="gymnasium.make keyword (repeatable)")
     train.add_argument("--out", help="run directory (default runs/<algo>-<env>-<time>)")
-    train.add_argument("--checkpoint-every", type=int, default=20, help="episodes between checkpoints (default 20)")
+    train.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=20,
+        help="episodes between checkpoints, at most one a second (default 20)",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
     resume = sub.add_parser("resume", help="continue an interrupted run from its last checkpoint")

@@ -13,6 +13,7 @@ import numpy as np
 from reverie.runner.files import save_checkpoint
 
 CHECKPOINT_FILE = "checkpoints/latest.npz"
+MIN_CHECKPOINT_GAP_S = 1.0
 
 
 class RunHandle:
@@ -98,8 +99,13 @@ class RunHandle:
 
     # -- checkpoints ------------------------------------------------------------------------------
     def checkpoint_due(self) -> bool:
+        # every checkpoint_every episodes, but at most once a second: in a fast run (a tabular episode takes
+        # milliseconds) the files and fsyncs cost more than the work they protect; and at least every 30 s
         episodes_since = len(self.lengths) - self._last_ckpt_episode
-        return episodes_since >= self.checkpoint_every or time.perf_counter() - self._last_ckpt_time > 30.0
+        seconds_since = time.perf_counter() - self._last_ckpt_time
+        return (
+            episodes_since >= self.checkpoint_every and seconds_since >= MIN_CHECKPOINT_GAP_S
+        ) or seconds_since > 30.0
 
     def save_checkpoint(self, arrays: dict[str, np.ndarray]) -> None:
         self._metrics.flush()
