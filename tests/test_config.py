@@ -6,7 +6,7 @@ from typing import ClassVar
 
 import pytest
 
-from reverie.config import build_config, config_keys, field_help
+from reverie.config import build_config, config_keys, config_record, current_keys, field_help, one_of, variant_name
 from reverie.errors import UserError
 
 
@@ -94,3 +94,54 @@ def test_config_keys_list_nested_keys_dotted_with_type_default_and_choices():
     assert list(keys) == ["horizon", "verbose", "sampler.temperature", "sampler.samples", "sampler.kind"]
     assert keys["sampler.kind"].choices == ("gauss", "uniform") and keys["sampler.kind"].default == "gauss"
     assert keys["horizon"].type == "int" and keys["sampler.samples"].help.startswith("how many")
+
+
+@dataclass
+class Walk:
+    steps: int = 10  # steps per walk
+    temperature: float = 1.0  # softness of the walk
+
+
+@dataclass
+class Jump:
+    steps: int = 3  # steps per jump
+    height: float = 2.0  # how high
+
+
+@dataclass
+class Planner:
+    """A one_of group: the variant is chosen by name, its keys are dotted under the group."""
+
+    mover: Walk | Jump = one_of({"walk": Walk, "jump": Jump}, "walk", {"jump": {"steps": 5}})  # how it moves
+
+
+def test_a_one_of_group_is_chosen_by_name_and_its_keys_are_dotted():
+    assert build_config(Planner, {}).mover == Walk()
+    assert build_config(Planner, {"mover": "jump"}).mover == Jump(steps=5)  # the owner's default for jump
+    chosen = build_config(Planner, {"mover": "jump", "mover.height": "4"}).mover
+    assert chosen == Jump(steps=5, height=4.0)
+    assert build_config(Planner, {"mover.temperature": "0.3"}).mover == Walk(temperature=0.3)
+
+
+def test_a_one_of_group_reads_back_from_its_record():
+    config = build_config(Planner, {"mover": "jump", "mover.height": "4"})
+    record = config_record(config)
+    assert record == {"mover": {"name": "jump", "steps": 5, "height": 4.0}}
+    assert build_config(Planner, record) == config and variant_name(config, "mover") == "jump"
+
+
+def test_a_key_of_another_variant_names_that_variant():
+    with pytest.raises(
+        UserError, match=r"'mover.height' belongs to mover jump, not to walk \(choose it with mover=jump"
+    ):
+        build_config(Planner, {"mover.height": "4"})
+    with pytest.raises(UserError, match=r"'mover' must be one of walk, jump"):
+        build_config(Planner, {"mover": "fly"})
+
+
+def test_every_variant_key_is_listed_with_its_variant_and_the_chosen_values():
+    keys = {(info.key, info.variant): info for info in config_keys(Planner)}
+    assert keys[("mover", None)].choices == ("walk", "jump") and keys[("mover", None)].default == "walk"
+    assert keys[("mover.steps", "jump")].default == 5 and keys[("mover.height", "jump")].help == "how high"
+    current = {(i.key, i.variant): i.default for i in current_keys(build_config(Planner, {"mover": "jump"}))}
+    assert current[("mover", None)] == "jump" and current[("mover.steps", "walk")] == 10

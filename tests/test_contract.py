@@ -13,7 +13,7 @@ from pathlib import Path
 import gymnasium as gym
 import pytest
 
-from reverie.algorithms import ALGORITHMS, get_algorithm
+from reverie.algorithms import ALGORITHMS, algorithm_config, get_algorithm, tiny_run
 from reverie.algorithms.base import TinyRun
 from reverie.cli import main
 from reverie.config import config_keys
@@ -25,9 +25,9 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "algorithms"
 
 
 def tiny(name: str) -> TinyRun:
-    module = get_algorithm(name)
-    assert isinstance(getattr(module, "TINY", None), TinyRun), f"{name} declares no TINY = TinyRun(...)"
-    return module.TINY
+    spec = tiny_run(name)
+    assert isinstance(spec, TinyRun), f"{name} declares no TINY = TinyRun(...) (or its preset no tiny=TinyRun(...))"
+    return spec
 
 
 def run(name: str, out: Path, episodes: int, seed: int = 0) -> dict:
@@ -38,14 +38,17 @@ def run(name: str, out: Path, episodes: int, seed: int = 0) -> dict:
 
 @pytest.mark.parametrize("name", list(ALGORITHMS))
 def test_the_module_matches_its_registry_entry_and_has_a_docs_page(name):
-    module = get_algorithm(name)
-    assert module.NAME == name and callable(module.train) and module.Config() is not None
+    module, preset = get_algorithm(name), ALGORITHMS[name].preset
+    assert callable(module.train) and (preset is not None or module.NAME == name)
+    assert algorithm_config(name, {}) is not None  # its defaults (and its entry's preset) make a valid config
+    if preset is not None:
+        assert preset in module.PRESETS, f"{name}'s entry names preset '{preset}' that {module.NAME} lacks"
     assert (DOCS / f"{name}.md").exists(), f"docs/algorithms/{name}.md is missing"
 
 
 @pytest.mark.parametrize("name", list(ALGORITHMS))
 def test_every_config_key_has_help(name):
-    missing = [info.key for info in config_keys(get_algorithm(name).Config) if not info.help.strip()]
+    missing = [info.key for info in config_keys(type(algorithm_config(name, {}))) if not info.help.strip()]
     assert not missing, f"{name}: keys without help: {missing}"
 
 

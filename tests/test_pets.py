@@ -15,9 +15,9 @@ SMALL = {
     "num_layers": "2",
     "num_particles": "5",
     "planner": "icem",
-    "population_size": "100",
-    "planner_elites": "10",
-    "num_iterations": "3",
+    "planner.population_size": "100",
+    "planner.num_elites": "10",
+    "planner.num_iterations": "3",
     "random_steps": "60",
     "epochs": "30",
 }
@@ -43,7 +43,7 @@ def test_mpc_baseline_runs_and_pets_resumes_identically(tmp_path):
     mpc = start_run(RunSpec("mpc", "reverie/PointMass-v0", 0, 3, None, sets, {}, tmp_path / "mpc"), show=False)
     assert mpc["episodes"] == 3 and mpc["model_trained_on"] > 60
     config = json.loads((tmp_path / "mpc" / "config.json").read_text())["config"]
-    assert config["ensemble_size"] == 1 and config["probabilistic"] is False and config["planner"] == "random"
+    assert config["ensemble_size"] == 1 and config["probabilistic"] is False and config["planner"]["name"] == "random"
     # stop after 2 episodes (checkpoint written), extend the budget by editing config.json, resume: the result
     # must equal a straight 3-episode run (model, buffer and random stream all come back from the checkpoint)
     straight = start_run(
@@ -64,7 +64,10 @@ def test_mpc_baseline_runs_and_pets_resumes_identically(tmp_path):
     ("env", "sets", "words"),
     [
         ("FrozenLake-v1", [], ["Box observation"]),
-        ("reverie/PointMass-v0", ["planning_horizon=0"], ["planning_horizon"]),
+        ("reverie/PointMass-v0", ["planning_horizon=0"], ["was renamed", "planner.planning_horizon"]),
+        ("reverie/PointMass-v0", ["planner.planning_horizon=0"], ["planning_horizon must be at least 1"]),
+        ("reverie/PointMass-v0", ["planner.temperature=0.3"], ["belongs to planner mppi", "planner=mppi"]),
+        ("reverie/PointMass-v0", ["planner=mppi", "planner.num_elites=5"], ["belongs to planner cem or icem"]),
         ("reverie/PointMass-v0", ["num_particles=7"], ["multiple of ensemble_size"]),
         ("reverie/PointMass-v0", ["planner=magic"], ["planner"]),
         ("reverie/PointMass-v0", ["propagation=ts2"], ["propagation"]),

@@ -51,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     budget.add_argument("--episodes", type=int, help="train for this many episodes")
     budget.add_argument("--steps", type=int, help="train for this many real environment steps")
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override (repeatable)")
+    train.add_argument("--preset", help="named settings of the algorithm, under --set (see 'reverie list ALGO')")
     train.add_argument("--env-kwarg", action="append", metavar="KEY=VALUE", help="gymnasium.make keyword (repeatable)")
     train.add_argument("--out", help="run directory (default runs/<algo>-<env>-<time>)")
     train.add_argument(
@@ -99,6 +100,7 @@ def _train(args) -> int:
         env_kwargs=parse_pairs(args.env_kwarg, "--env-kwarg"),
         out=Path(args.out) if args.out else _default_out(args.algo, args.env),
         checkpoint_every=args.checkpoint_every,
+        preset=args.preset,
     )
     if args.seeds:
         if args.workers < 1:
@@ -167,17 +169,24 @@ def _report(args) -> int:
 def _list_keys(algo: str) -> int:
     import textwrap
 
-    from reverie.algorithms import ALGORITHMS, get_algorithm
-    from reverie.config import config_keys
+    from reverie.algorithms import ALGORITHMS, algorithm_config, presets
+    from reverie.config import current_keys
 
-    module = get_algorithm(algo)
-    print(f"{algo}: {ALGORITHMS[algo].summary}")
+    entry = ALGORITHMS.get(algo)
+    config = algorithm_config(algo, {})  # the defaults this algorithm runs with (its entry's preset applied)
+    print(f"{algo}: {entry.summary if entry else ''}")
     print(f"config keys (reverie train {algo} --set KEY=VALUE):")
-    for info in config_keys(module.Config):
+    for info in current_keys(config):
+        when = f"; when {info.key.rsplit('.', 1)[0]}={info.variant}" if info.variant else ""
         choices = f"; one of {', '.join(map(str, info.choices))}" if info.choices else ""
-        print(f"  {info.key} ({info.type}, default {info.default!r}{choices})")
+        print(f"  {info.key} ({info.type}, default {info.default!r}{choices}{when})")
         for line in textwrap.wrap(info.help or "(no help)", 96):
             print(f"      {line}")
+    named = presets(algo)
+    if named:
+        print(f"presets (reverie train {algo} --preset NAME):")
+        for name, preset in named.items():
+            print(f"  {name:22s} {preset.summary}")
     return 0
 
 

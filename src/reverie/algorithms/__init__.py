@@ -16,6 +16,7 @@ from reverie.errors import UserError
 class AlgorithmEntry(NamedTuple):
     module: str  # under reverie.algorithms
     summary: str  # one line for `reverie list`
+    preset: str | None = None  # an algorithm that is another's preset (mpc is PETS's): the module's PRESETS key
 
 
 # Adding an algorithm: its own file under algorithms/, its docs page, and one line here.
@@ -33,8 +34,12 @@ ALGORITHMS: dict[str, AlgorithmEntry] = {
     "prioritized-sweeping": AlgorithmEntry(
         "prioritized_sweeping", "prioritized sweeping: planning updates ordered by priority, spread to predecessors"
     ),
-    "pets": AlgorithmEntry("pets", "PETS: probabilistic ensemble + trajectory sampling + CEM model-predictive control"),
-    "mpc": AlgorithmEntry("mpc", "MPC with one deterministic network and random shooting (Nagabandi et al. 2018)"),
+    "pets": AlgorithmEntry(
+        "pets", "PETS: probabilistic ensemble + trajectory sampling + iCEM/CEM model-predictive control"
+    ),
+    "mpc": AlgorithmEntry(
+        "pets", "MPC with one deterministic network and random shooting (Nagabandi et al. 2018)", preset="mpc"
+    ),
     "pilco": AlgorithmEntry(
         "pilco", "PILCO: GP dynamics + analytic moment-matching rollouts + policy gradients (L-BFGS)"
     ),
@@ -52,12 +57,51 @@ def get_algorithm(name: str) -> ModuleType:
     return importlib.import_module(f"reverie.algorithms.{ALGORITHMS[name].module}")
 
 
+def presets(name: str) -> dict:
+    """Algorithm ``name``'s presets (name -> ``base.Preset``); a preset registered as an algorithm has none."""
+    return {} if ALGORITHMS[name].preset else dict(getattr(get_algorithm(name), "PRESETS", {}))
+
+
+def algorithm_config(name: str, overrides: dict, preset: str | None = None):
+    """The checked ``Config`` of algorithm ``name``: its defaults, then the registry entry's preset, then
+    ``preset``, then ``overrides`` (each layer's keys win; choosing a group's variant, e.g. ``planner=mppi``, drops
+    the lower layers' keys of that group). Errors are one-line UserErrors."""
+    from reverie.config import build_config
+
+    module, entry = get_algorithm(name), ALGORITHMS.get(name)
+    known = dict(getattr(module, "PRESETS", {}))
+    merged: dict = {}
+    for layer in (entry.preset, preset):
+        if layer is None:
+            continue
+        if layer not in known or (entry.preset and layer != entry.preset):
+            listed = ", ".join(presets(name)) or "none"
+            raise UserError(f"unknown preset '{layer}' for {name}; its presets: {listed} (see 'reverie list {name}')")
+        merged = _overlay(merged, known[layer].overrides)
+    return build_config(module.Config, _overlay(merged, overrides), name)
+
+
+def _overlay(base: dict, top: dict) -> dict:
+    """``base`` with ``top``'s keys replacing it; a whole key of ``top`` drops ``base``'s dotted keys under it."""
+    wholes = {key for key in top if "." not in key}
+    kept = {k: v for k, v in base.items() if "." not in k or k.partition(".")[0] not in wholes}
+    return {**kept, **top}
+
+
+def tiny_run(name: str):
+    """The contract test's run of algorithm ``name`` (``base.TinyRun``): its preset's, else its module's ``TINY``."""
+    module, entry = get_algorithm(name), ALGORITHMS[name]
+    if entry.preset:
+        return module.PRESETS[entry.preset].tiny
+    return getattr(module, "TINY", None)
+
+
 def check_env_fits(name: str, env, config=None) -> None:
     """Raise UserError when algorithm ``name`` cannot run on ``env`` (checked before a run starts); with ``config``,
     also when that config asks for more than the env offers (the module's optional ``check_config(env, config)``)."""
     module = get_algorithm(name)
     if hasattr(module, "check_env"):
-        module.check_env(env)
+        module.check_env(env, name) if ALGORITHMS[name].preset else module.check_env(env)
     else:  # the tabular family
         from reverie.algorithms._tabular import discrete_sizes
 
@@ -74,4 +118,13 @@ def simulate_tabular(*args, **kwargs):
     return simulate_runs(*args, **kwargs)
 
 
-__all__ = ["ALGORITHMS", "AlgorithmEntry", "check_env_fits", "get_algorithm", "simulate_tabular"]
+__all__ = [
+    "ALGORITHMS",
+    "AlgorithmEntry",
+    "algorithm_config",
+    "check_env_fits",
+    "get_algorithm",
+    "presets",
+    "simulate_tabular",
+    "tiny_run",
+]

@@ -24,6 +24,14 @@ class TinyRun(NamedTuple):
     split_at: int = 2  # the interrupted run stops here (a checkpoint) and is resumed to ``episodes``
 
 
+class Preset(NamedTuple):
+    """Named settings of an algorithm (``--preset NAME``): overrides applied under the user's ``--set`` keys."""
+
+    summary: str  # one line for `reverie list ALGO`
+    overrides: dict
+    tiny: TinyRun | None = None  # the contract test's run, for a preset registered as an algorithm of its own
+
+
 def check_range(name: str, value: float, low: float, high: float) -> None:
     """Raise ValueError unless ``low <= value <= high``."""
     if not (low <= value <= high):

@@ -30,13 +30,13 @@ from reverie.runner.train import start_seeds
 FAST = {
     "planner": "icem",
     "num_particles": "5",
-    "population_size": "300",
-    "num_iterations": "3",
-    "planner_elites": "10",
+    "planner.population_size": "300",
+    "planner.num_iterations": "3",
+    "planner.num_elites": "10",
 }
 CARTPOLE, SWINGUP, PENDULUM = "reverie/CartPoleContinuous-v0", "reverie/CartPoleSwingUp-v0", "Pendulum-v1"
 # Swing-up: PETS's own cart-pole planning horizon (25 steps of 0.04 s = 1 s of look-ahead).
-SWINGUP_SETS = {**FAST, "planning_horizon": "25"}
+SWINGUP_SETS = {**FAST, "planner.planning_horizon": "25"}
 CARTPOLE_THRESHOLD, PENDULUM_THRESHOLD = 190.0, -200.0  # "solved": mean of 3 consecutive episodes at or above
 SAC_STEPS = 10_000  # SAC reaches both thresholds in about 3.5k steps (shared/peers/README.md)
 SAC_SEEDS = 3  # SAC is the reference point here, not the subject; 3 seeds give its median
@@ -191,7 +191,7 @@ def _band_on_grid(histories: list[tuple], grid) -> dict:
 
 def pendulum(out: Path, seeds, with_sac: bool) -> tuple[list, dict, dict]:
     """PETS on Pendulum-v1: 10 episodes of 200 steps, the first with random actions; SAC's steps beside it."""
-    runs = _pets_runs(out / "pendulum", PENDULUM, seeds, {**FAST, "planning_horizon": "30"}, steps=2000)
+    runs = _pets_runs(out / "pendulum", PENDULUM, seeds, {**FAST, "planner.planning_horizon": "30"}, steps=2000)
     late = [np.mean(r["summary"]["episode_returns"][5:10]) for r in runs]
     mean, worst = float(np.mean(late)), float(np.min(late))
     checks = [
@@ -201,7 +201,7 @@ def pendulum(out: Path, seeds, with_sac: bool) -> tuple[list, dict, dict]:
     # The same planner with the true model on the worst seed's episodes (same run seed, so the same start states):
     # how much of the gap is the model, and how much is hard start states (hanging down costs ~-350 even at best)
     worst_seed = runs[int(np.argmin(late))]["seed"]
-    sets = {**FAST, "planning_horizon": "30", "dynamics": "simulator"}
+    sets = {**FAST, "planner.planning_horizon": "30", "dynamics": "simulator"}
     bound = _pets_runs(out / "pendulum-true-model", PENDULUM, [worst_seed], sets, steps=2000)[0]["summary"]
     bound_late = float(np.mean(bound["episode_returns"][5:10]))
     name = f"pendulum: true-model planner, seed {worst_seed}'s episodes 6-10"
@@ -255,10 +255,20 @@ def swingup(out: Path, seeds, trials: int) -> tuple[list, dict, dict]:
 
 # Planner families on the swing-up with the true simulator as the model, at ~750 scored sequences per step each
 PLANNER_SETS = {
-    "random": {"planner": "random", "population_size": "750"},
-    "cem": {"planner": "cem", "population_size": "250", "num_iterations": "3", "planner_elites": "25"},
-    "icem": {"planner": "icem", "population_size": "300", "num_iterations": "3", "planner_elites": "10"},
-    "mppi": {"planner": "mppi", "population_size": "250", "num_iterations": "3"},
+    "random": {"planner": "random", "planner.population_size": "750"},
+    "cem": {
+        "planner": "cem",
+        "planner.population_size": "250",
+        "planner.num_iterations": "3",
+        "planner.num_elites": "25",
+    },
+    "icem": {
+        "planner": "icem",
+        "planner.population_size": "300",
+        "planner.num_iterations": "3",
+        "planner.num_elites": "10",
+    },
+    "mppi": {"planner": "mppi", "planner.population_size": "250", "planner.num_iterations": "3"},
 }
 
 
@@ -266,7 +276,7 @@ def planners(out: Path) -> tuple[list, dict]:
     """Each planner family with the true model on the swing-up (3 episodes, horizon 25): return, evals/s."""
     facts = {}
     for name, sets in PLANNER_SETS.items():
-        sets = {**sets, "planning_horizon": "25", "dynamics": "simulator"}
+        sets = {**sets, "planner.planning_horizon": "25", "dynamics": "simulator"}
         run = _pets_runs(out / f"planners/{name}", SWINGUP, [0], sets, episodes=3)[0]
         facts[name] = {
             "mean_return": round(float(np.mean(run["summary"]["episode_returns"])), 2),

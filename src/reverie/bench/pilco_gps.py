@@ -43,8 +43,8 @@ DT, TRIAL_S = 0.1, 4.0  # all three PILCO envs step 0.1 s; a reverie trial is 40
 POINTS = (100, 200, 350)
 GPS_EPISODES = 15 * 4 * 5  # gps defaults: iterations x num_conditions x samples_per_condition
 # PETS as in the pets suite (iCEM, 5 particles), one random trial as PILCO, 3 s of look-ahead for a swing-up
-PETS_SETS = {"planner": "icem", "num_particles": "5", "population_size": "300", "num_iterations": "3",
-             "planner_elites": "10", "planning_horizon": "30", "random_steps": "40"}  # fmt: skip
+PETS_SETS = {"planner": "icem", "num_particles": "5", "planner.population_size": "300", "planner.num_iterations": "3",
+             "planner.num_elites": "10", "planner.planning_horizon": "30", "random_steps": "40"}  # fmt: skip
 PEER_SEEDS, SAC_STEPS = 3, 20_000  # SAC: 2000 s of interaction, > 30x PILCO's budget
 # InvertedPendulum-v5 cut to TorchRL's 100-step evaluation; ~40 random trials give TorchRL's ~200 random steps
 # Both balance tasks and the pendulum are learned on every seed without a policy restart, which would double their time

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reverie.config import config_record
 from reverie.errors import UserError
 
 
@@ -14,8 +15,9 @@ class RunSpec:
     """What to train, on what, for how long, and where.
 
     ``overrides`` are ``--set`` pairs (strings or values, dotted for nested configs); ``env_kwargs`` are
-    ``gymnasium.make`` keywords. Exactly one of ``episodes`` and ``steps`` is the budget. ``out`` is the run
-    directory (for a fan-out, the parent of its ``seed_<n>`` directories).
+    ``gymnasium.make`` keywords; ``preset`` names one of the algorithm's presets. Exactly one of ``episodes``
+    and ``steps`` is the budget. ``out`` is the run directory (for a fan-out, the parent of its ``seed_<n>``
+    directories).
     """
 
     algo: str
@@ -27,6 +29,7 @@ class RunSpec:
     env_kwargs: dict = field(default_factory=dict)
     out: Path | None = None
     checkpoint_every: int = 20
+    preset: str | None = None  # the algorithm's named settings, under ``overrides``
 
     def check_budget(self) -> None:
         """Raise UserError unless exactly one budget is set and it is positive."""
@@ -48,7 +51,8 @@ class RunSpec:
             "seed": int(self.seed),
             "episodes": self.episodes,
             "steps": self.steps,
-            "config": dataclasses.asdict(config),
+            "preset": self.preset,
+            "config": config_record(config),
             "checkpoint_every": self.checkpoint_every,
         }
 
@@ -65,4 +69,5 @@ class RunSpec:
             env_kwargs=record["env_kwargs"],
             out=Path(out),
             checkpoint_every=record.get("checkpoint_every", 20),
+            preset=record.get("preset"),
         )

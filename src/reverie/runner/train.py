@@ -13,8 +13,7 @@ from pathlib import Path
 import gymnasium as gym
 
 import reverie
-from reverie.algorithms import check_env_fits, get_algorithm
-from reverie.config import build_config
+from reverie.algorithms import algorithm_config, check_env_fits, get_algorithm
 from reverie.envs.goals import with_goal_success
 from reverie.errors import UserError
 from reverie.runner.files import atomic_write_json, load_checkpoint, read_json
@@ -83,7 +82,7 @@ def start_run(spec: RunSpec, *, show: bool = True) -> dict:
     """Validate everything, write config.json, then train; returns the summary dict."""
     spec.check_budget()
     module = _load_algorithm(spec.algo)
-    config = build_config(module.Config, spec.overrides, spec.algo)
+    config = algorithm_config(spec.algo, spec.overrides, spec.preset)
     env = make_env(spec.env_id, spec.env_kwargs)
     check_env_fits(spec.algo, env, config)
     out = Path(spec.out)
@@ -107,7 +106,7 @@ def resume_run(run_dir, *, show: bool = True) -> dict:
     try:
         spec = RunSpec.from_record(record, run_dir)
         module = _load_algorithm(spec.algo)
-        config = build_config(module.Config, spec.overrides, spec.algo)
+        config = algorithm_config(spec.algo, spec.overrides, spec.preset)
         env = make_env(spec.env_id, spec.env_kwargs)
     except (KeyError, TypeError, ValueError):
         raise UserError(f"{run_dir}/config.json is corrupt: missing or bad fields") from None
@@ -193,8 +192,8 @@ def start_seeds(spec: RunSpec, seeds, workers: int, *, show=True, reuse=False, w
     the last seed).
     """
     spec.check_budget()
-    module = _load_algorithm(spec.algo)  # fail on bad input here, not in every worker
-    config = build_config(module.Config, spec.overrides, spec.algo)
+    _load_algorithm(spec.algo)  # fail on bad input here, not in every worker
+    config = algorithm_config(spec.algo, spec.overrides, spec.preset)
     check_env_fits(spec.algo, make_env(spec.env_id, spec.env_kwargs), config)
     jobs = []
     for seed in seeds:  # validate and claim every directory before any process starts

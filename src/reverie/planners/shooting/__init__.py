@@ -30,6 +30,7 @@ __all__ = [
     "ICEM",
     "MPPI",
     "PLANNERS",
+    "PLANNER_CONFIGS",
     "CEMConfig",
     "Evaluate",
     "ICEMConfig",
@@ -37,6 +38,7 @@ __all__ = [
     "RandomShooting",
     "RandomShootingConfig",
     "ShootingPlanner",
+    "build_planner",
     "colored_noise",
     "make_planner",
     "planner_config",
@@ -52,6 +54,7 @@ PLANNERS = {
     "icem": (ICEMConfig, ICEM),
     "mppi": (MPPIConfig, MPPI),
 }
+PLANNER_CONFIGS = {name: classes[0] for name, classes in PLANNERS.items()}  # for ``config.one_of``
 
 
 def planner_fields(name: str) -> tuple[str, ...]:
@@ -71,8 +74,13 @@ def planner_config(name: str, config_overrides: dict | None):
 def make_planner(name: str, config_overrides: dict | None, action_space, device="cpu") -> ShootingPlanner:
     """Planner ``name`` ("random", "cem", "icem", "mppi") for a Gymnasium ``Box`` (1-D, finite bounds) or
     ``Discrete`` (starting at 0) action space, its config defaults replaced by ``config_overrides``."""
-    config = planner_config(name, config_overrides)
-    planner_cls = PLANNERS[name][1]
+    return build_planner(planner_config(name, config_overrides), action_space, device)
+
+
+def build_planner(config, action_space, device="cpu") -> ShootingPlanner:
+    """The planner that ``config`` (a checked ``CEMConfig``, ``ICEMConfig``, ...) configures, for ``action_space``
+    (as ``make_planner``)."""
+    planner_cls = next(planner for config_cls, planner in PLANNERS.values() if type(config) is config_cls)
     if hasattr(action_space, "n") and not hasattr(action_space, "low"):  # gymnasium.spaces.Discrete
         if int(getattr(action_space, "start", 0)) != 0:
             raise UserError("Planners need a Discrete action space that starts at 0.")
