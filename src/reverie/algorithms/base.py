@@ -66,6 +66,12 @@ class Run(Protocol):
     def end_episode(self, episode_return: float, length: int, success: bool | None, metrics: dict) -> None:
         """Record a finished episode and its metrics (logged to metrics.jsonl and TensorBoard)."""
 
+    def phase(self, name: str, *, learning: bool, ends_when: str = "") -> None:
+        """Say what the algorithm does now ("random warm-up", "planning"), shown on the progress line. A phase
+        with ``learning=False`` before the first update is the warm-up: ``summary.json`` counts its episodes
+        (``warmup_episodes``), and a run whose budget ends in it warns in one line (``ends_when`` says when
+        it would have ended)."""
+
     def checkpoint_due(self) -> bool:
         """Whether a checkpoint should be written now (called at episode boundaries)."""
 

@@ -211,6 +211,10 @@ def train(env: gym.Env, config: Config, run) -> dict:
             model_metrics["time/model_train_s"] = time.perf_counter() - started
             trained_on = len(buffer)
         use_model = trained_on > 0 or true_model is not None
+        if use_model:
+            run.phase("planning", learning=True)
+        else:
+            run.phase("random warm-up", learning=False, ends_when=f"{config.random_steps} random steps")
         obs, _ = env.reset(seed=run.episode_seed())
         obs = finite(obs, "observation", np.float32)
         controller.reset()

@@ -136,7 +136,10 @@ def train(env: gym.Env, config: Config, run) -> dict:
 
     while not run.finished():
         metrics = {}
-        if trials >= config.random_trials:
+        if trials < config.random_trials:
+            run.phase("random warm-up", learning=False, ends_when=f"{config.random_trials} random trial(s)")
+        else:
+            run.phase("policy search", learning=True)
             # learn a probabilistic (GP) dynamics model, using all data: z_in, a -> x' - x
             started = time.perf_counter()
             inputs = np.concatenate([_features(obs_data, spec), act_data], 1)

@@ -14,6 +14,9 @@ from reverie.runner.files import save_checkpoint
 
 CHECKPOINT_FILE = "checkpoints/latest.npz"
 MIN_CHECKPOINT_GAP_S = 1.0
+# metrics.jsonl and TensorBoard are flushed at an episode's end once this long has passed since the last flush:
+# live curves for every run (a PETS episode is seconds to minutes), and no write per millisecond-long episode
+LIVE_FLUSH_S = 1.0
 
 
 class RunHandle:
@@ -38,6 +41,8 @@ class RunHandle:
         self.progress = progress
         self.returns, self.lengths, self.successes = [], [], []
         self.env_steps, self.wall_before = 0, 0.0
+        self.phase_name, self.warmup = "", None  # warmup: (description, what ends it) while warming up
+        self.warmup_episodes = 0  # episodes before the first model or policy update
         self._restored_arrays = None
         metrics_path = self.run_dir / "metrics.jsonl"
         if restored is not None:
@@ -52,6 +57,20 @@ class RunHandle:
         self._start = time.perf_counter()
         self._last_ckpt_time, self._last_ckpt_episode = self._start, len(self.lengths)
         self._episode_start_steps, self._episode_start_time = self.env_steps, self._start
+        self._last_flush = self._start
+
+    # -- phases ---------------------------------------------------------------------------------------
+    def phase(self, name: str, *, learning: bool, ends_when: str = "") -> None:
+        """Say what the algorithm is doing now (shown on the progress line): ``learning=False`` is a warm-up
+        before the first model or policy update (``ends_when`` says what ends it, for the warning a run that
+        ends in its warm-up prints); the first ``learning=True`` phase fixes ``warmup_episodes``."""
+        if learning and self.warmup is not None:
+            self.warmup_episodes, self.warmup = len(self.lengths), None
+        elif not learning and self.warmup is None and name != self.phase_name:
+            self.warmup = (name, ends_when)
+        if self.progress is not None and name != self.phase_name:
+            self.progress.show(name)
+        self.phase_name = name
 
     # -- budget ---------------------------------------------------------------------------------
     def finished(self) -> bool:
@@ -92,10 +111,15 @@ class RunHandle:
         for key, value in row.items():
             if "/" in key and isinstance(value, (int, float)):
                 self._tb.add_scalar(key, float(value), self.env_steps)
+        if now - self._last_flush >= LIVE_FLUSH_S:
+            self._metrics.flush()
+            self._tb.flush()
+            self._last_flush = now
         if self.progress is not None:
             if self.max_steps is None:
                 self.progress.advance(1)
-            self.progress.show(f"{steps_per_s:,.0f} steps/s  return {episode_return:.3g}")
+            phase = f"{self.phase_name}  " if self.phase_name else ""
+            self.progress.show(f"{phase}{steps_per_s:,.0f} steps/s  return {episode_return:.3g}")
 
     # -- checkpoints ------------------------------------------------------------------------------
     def checkpoint_due(self) -> bool:
@@ -117,6 +141,7 @@ class RunHandle:
             "lengths": self.lengths,
             "successes": self.successes,
             "wall_s": self.wall_s(),
+            "warmup": [self.phase_name, self.warmup, self.warmup_episodes],
             "metrics_bytes": self._metrics.tell(),
             "env_state": _env_state(self.env),
         }
@@ -132,12 +157,24 @@ class RunHandle:
         self.returns, self.lengths = list(meta["returns"]), list(meta["lengths"])
         self.successes = list(meta["successes"])
         self.wall_before = float(meta["wall_s"])
+        if "warmup" in meta:
+            self.phase_name, warmup, self.warmup_episodes = meta["warmup"]
+            self.warmup = tuple(warmup) if warmup is not None else None
         with open(metrics_path, "a") as handle:  # drop rows logged after the checkpoint
             handle.truncate(int(meta["metrics_bytes"]))
         if meta.get("env_state") is not None:
             self.env.unwrapped.load_state_dict(meta["env_state"])
 
     # -- end ----------------------------------------------------------------------------------------
+    def warmup_warning(self) -> str | None:
+        """One line when the budget ended before the first model or policy update, else None."""
+        if self.warmup is None:
+            return None
+        name, ends_when = self.warmup
+        until = f" (it ends after {ends_when})" if ends_when else ""
+        return (f"warning: the budget ended in the {name}{until}: nothing was learned yet; "
+                "give more --episodes or --steps")  # fmt: skip
+
     def wall_s(self) -> float:
         return self.wall_before + time.perf_counter() - self._start
 

@@ -141,16 +141,21 @@ def _train(out: Path, record: dict, module, config, env, *, restored, show: bool
                 "episode_returns": run.returns,
                 "episode_lengths": run.lengths,
                 "wall_s": round(run.wall_s(), 3),
+                # episodes before the first model or policy update (all of them when the budget ended first)
+                "warmup_episodes": len(run.lengths) if run.warmup is not None else run.warmup_episodes,
                 # the process's high-water mark (a seed worker that ran earlier seeds reports their peak too)
                 "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                 **extra,
             }
             if run.successes and len(run.successes) == len(run.lengths):
                 summary["episode_success"] = run.successes
+            warning = run.warmup_warning()
         finally:
             run.close()
             env.close()
     atomic_write_json(out / "summary.json", summary)  # last: its presence marks a complete run
+    if warning is not None:  # even with --quiet: the run's result is not what its budget suggests
+        print(warning, file=sys.stderr)
     return summary
 
 

@@ -1,0 +1,64 @@
+"""Warm-up is visible (summary, one warning line) and the run's records are on disk while it trains."""
+
+import json
+
+import pytest
+
+from reverie.cli import main
+from reverie.runner import run as run_module
+from reverie.runner.run import RunHandle
+from reverie.runner.spec import RunSpec
+from reverie.runner.train import start_run
+
+# a PETS small enough for seconds: the point mass's episodes are at most 60 steps, so 60 random steps are one
+SMALL = {"hidden_size": "16", "num_layers": "1", "random_steps": "60", "epochs": "2",
+         "planner.population_size": "20", "planner.num_elites": "5", "planner.planning_horizon": "5"}  # fmt: skip
+
+
+def test_a_budget_that_ends_in_the_warm_up_says_so_in_one_line(tmp_path, capsys):
+    # random_steps=500 needs at least 9 point-mass episodes of random actions: 2 episodes end inside it
+    argv = ["train", "pets", "--env", "reverie/PointMass-v0", "--episodes", "2", "--out", str(tmp_path / "r")]
+    for key, value in {**SMALL, "random_steps": "500"}.items():
+        argv += ["--set", f"{key}={value}"]
+    assert main([*argv, "--quiet"]) == 0
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["warmup_episodes"] == 2 and summary["model_trained_on"] == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "random warm-up" in warnings[0] and "500 random steps" in warnings[0]
+
+
+def test_warmup_episodes_count_the_episodes_before_the_first_model_and_survive_a_resume(tmp_path, capsys):
+    summary = start_run(RunSpec("pets", "reverie/PointMass-v0", 0, 3, None, SMALL, {}, tmp_path / "r"), show=True)
+    assert summary["warmup_episodes"] == 1 and summary["model_trained_on"] >= 60  # one 60-step random episode
+    assert "warning:" not in capsys.readouterr().err
+    start_run(RunSpec("pets", "reverie/PointMass-v0", 0, 2, None, SMALL, {}, tmp_path / "split"), show=False)
+    record = json.loads((tmp_path / "split" / "config.json").read_text())
+    record["episodes"] = 3
+    (tmp_path / "split" / "config.json").write_text(json.dumps(record))
+    (tmp_path / "split" / "summary.json").unlink()
+    assert main(["resume", str(tmp_path / "split"), "--quiet"]) == 0
+    assert json.loads((tmp_path / "split" / "summary.json").read_text())["warmup_episodes"] == 1
+
+
+def test_an_algorithm_without_a_warm_up_reports_zero(tmp_path):
+    summary = start_run(RunSpec("dyna-q", "reverie/DynaMaze-v0", 0, 2, None, {}, {}, tmp_path / "r"), show=False)
+    assert summary["warmup_episodes"] == 0
+
+
+@pytest.mark.parametrize("gap", [0.0])
+def test_metrics_and_tensorboard_reach_the_disk_when_an_episode_ends(tmp_path, monkeypatch, gap):
+    monkeypatch.setattr(run_module, "LIVE_FLUSH_S", gap)
+    (tmp_path / "checkpoints").mkdir()
+
+    class Env:
+        unwrapped = object()
+
+    handle = RunHandle(tmp_path, 0, 5, None, Env())
+    handle.count_step(1.0)
+    handle.end_episode(1.0, 1, None, {"model/loss": 0.5})
+    # read from disk while the handle is still open: a killed run keeps what it logged
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert rows[0]["env/episode_return"] == 1.0 and rows[0]["model/loss"] == 0.5
+    events = next((tmp_path / "tb").iterdir())
+    assert b"model/loss" in events.read_bytes()
+    handle.close()
