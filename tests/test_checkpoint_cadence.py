@@ -9,7 +9,14 @@ from reverie.runner.run import RunHandle
 
 def handle(tmp_path, checkpoint_every: int) -> RunHandle:
     (tmp_path / "checkpoints").mkdir(exist_ok=True)
-    return RunHandle(tmp_path, 0, 100, None, gym.make("reverie/DynaMaze-v0"), checkpoint_every)
+    return RunHandle(
+        tmp_path,
+        0,
+        max_episodes=100,
+        max_steps=None,
+        env=gym.make("reverie/DynaMaze-v0"),
+        checkpoint_every=checkpoint_every,
+    )
 
 
 def test_a_checkpoint_is_not_due_within_a_second_of_the_last_even_after_enough_episodes(tmp_path):

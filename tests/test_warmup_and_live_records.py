@@ -1,9 +1,11 @@
 """Warm-up is visible (summary, one warning line) and the run's records are on disk while it trains."""
 
+import dataclasses
 import json
 
 import pytest
 
+from reverie.algorithms import get_algorithm
 from reverie.cli import main
 from reverie.runner import run as run_module
 from reverie.runner.run import RunHandle
@@ -53,7 +55,7 @@ def test_metrics_and_tensorboard_reach_the_disk_when_an_episode_ends(tmp_path, m
     class Env:
         unwrapped = object()
 
-    handle = RunHandle(tmp_path, 0, 5, None, Env())
+    handle = RunHandle(tmp_path, 0, max_episodes=5, max_steps=None, env=Env())
     handle.count_step(1.0)
     handle.end_episode(1.0, 1, None, {"model/loss": 0.5})
     # read from disk while the handle is still open: a killed run keeps what it logged
@@ -62,3 +64,42 @@ def test_metrics_and_tensorboard_reach_the_disk_when_an_episode_ends(tmp_path, m
     events = next((tmp_path / "tb").iterdir())
     assert b"model/loss" in events.read_bytes()
     handle.close()
+
+
+def test_eval_every_evaluates_the_policy_alone_and_resumes_to_the_straight_result(tmp_path):
+    tiny = get_algorithm("gps").TINY
+    spec = RunSpec("gps", tiny.env_id, 0, tiny.episodes, None, tiny.overrides, {}, tmp_path / "straight",
+                   eval_every=1, eval_episodes=2)  # fmt: skip
+    straight = start_run(spec, show=False)
+    # one evaluation per GPS iteration (each iteration is many real steps, more than eval_every)
+    assert len(straight["eval_returns"]) == straight["gps_iterations"] >= 1
+    assert straight["eval_env_steps"] == sorted(straight["eval_env_steps"]) and straight["eval_env_steps"][0] > 0
+    assert straight["env_steps"] == sum(straight["episode_lengths"])  # evaluation steps are not training steps
+    rows = [json.loads(line) for line in (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["eval/episode_return"] for r in rows if "eval/episode_return" in r] == straight["eval_returns"]
+    again = start_run(dataclasses.replace(spec, out=tmp_path / "again"), show=False)
+    assert again["eval_returns"] == straight["eval_returns"]  # the runner's eval seeds are fixed
+
+
+def test_eval_every_is_refused_for_an_algorithm_with_no_separate_policy(tmp_path, cli_error):
+    line = cli_error(["train", "pets", "--env", "reverie/PointMass-v0", "--episodes", "1", "--eval-every", "100",
+                      "--out", str(tmp_path / "r")])  # fmt: skip
+    assert "learns no separate policy" in line and not (tmp_path / "r").exists()
+
+
+def test_the_evaluations_survive_a_resume(tmp_path):
+    tiny = get_algorithm("gps").TINY
+    spec = RunSpec("gps", tiny.env_id, 0, tiny.episodes, None, tiny.overrides, {}, tmp_path / "straight",
+                   eval_every=1, eval_episodes=2)  # fmt: skip
+    straight = start_run(spec, show=False)
+    start_run(dataclasses.replace(spec, episodes=tiny.split_at, out=tmp_path / "split"), show=False)
+    record = json.loads((tmp_path / "split" / "config.json").read_text())
+    record["episodes"] = tiny.episodes
+    (tmp_path / "split" / "config.json").write_text(json.dumps(record))
+    (tmp_path / "split" / "summary.json").unlink()
+    assert main(["resume", str(tmp_path / "split"), "--quiet"]) == 0
+    resumed = json.loads((tmp_path / "split" / "summary.json").read_text())
+    assert (resumed["eval_env_steps"], resumed["eval_returns"]) == (
+        straight["eval_env_steps"],
+        straight["eval_returns"],
+    )

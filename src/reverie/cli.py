@@ -60,6 +60,13 @@ def _parser() -> argparse.ArgumentParser:
         default=20,
         help="episodes between checkpoints, at most one a second (default 20)",
     )
+    train.add_argument(
+        "--eval-every",
+        type=int,
+        metavar="STEPS",
+        help="evaluate the learned policy every STEPS real steps (pilco, gps)",
+    )
+    train.add_argument("--eval-episodes", type=int, default=5, help="episodes per evaluation (default 5)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
     resume = sub.add_parser("resume", help="continue an interrupted run from its last checkpoint")
@@ -101,6 +108,8 @@ def _train(args) -> int:
         out=Path(args.out) if args.out else _default_out(args.algo, args.env),
         checkpoint_every=args.checkpoint_every,
         preset=args.preset,
+        eval_every=args.eval_every,
+        eval_episodes=args.eval_episodes,
     )
     if args.seeds:
         if args.workers < 1:

@@ -40,6 +40,7 @@ from reverie.planners.lqg import (
 )
 
 NAME = "gps"
+EVALUATES_POLICY = True  # the network policy is evaluated alone (--eval-every)
 # the contract test's run
 TINY = TinyRun(
     "reverie/PointMass2D-v0",
@@ -134,6 +135,7 @@ def train(env: gym.Env, config: Config, run) -> dict:
             break
         _iterate(config, state, policy, cost, *samples, run.seed)
         state["time"], state["iteration"] = time.perf_counter() - started, state["iteration"] + 1
+        run.evaluate(lambda obs: policy.act(obs).astype(np.float32))  # the network alone, when --eval-every is due
         run.save_checkpoint(_checkpoint(policy, state))
     # the network alone, without noise, on the training targets and on targets between them
     train_rate, train_dist = _evaluate(env, policy, targets, config.eval_episodes, run.seed)

@@ -7,6 +7,7 @@ import json
 import shutil
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -17,6 +18,18 @@ MIN_CHECKPOINT_GAP_S = 1.0
 # metrics.jsonl and TensorBoard are flushed at an episode's end once this long has passed since the last flush:
 # live curves for every run (a PETS episode is seconds to minutes), and no write per millisecond-long episode
 LIVE_FLUSH_S = 1.0
+
+
+EVAL_SEED_BASE = 1_000_000_007  # evaluation episodes' env seeds lie far from every training episode's
+
+
+class Evaluation(NamedTuple):
+    """Evaluation of the learned policy during training (``--eval-every``): every ``every`` real steps,
+    ``episodes`` episodes of the deterministic ``act`` on an env of its own, made by ``make_env()``."""
+
+    every: int
+    episodes: int
+    make_env: object  # () -> gymnasium.Env
 
 
 class RunHandle:
@@ -30,9 +43,11 @@ class RunHandle:
         checkpoint_every: episodes between checkpoints (one is also written every 30 s).
         progress: a ``reverie.runner.progress.RunProgress`` or None.
         restored: (arrays, meta) of the checkpoint to resume from, or None.
+        evaluation: an ``Evaluation`` (the policy is evaluated when the algorithm asks ``evaluate``), or None.
     """
 
-    def __init__(self, run_dir, seed, max_episodes, max_steps, env, checkpoint_every=20, progress=None, restored=None):
+    def __init__(self, run_dir, seed, *, max_episodes, max_steps, env, checkpoint_every=20, progress=None,
+                 restored=None, evaluation: Evaluation | None = None):  # fmt: skip
         self.run_dir = Path(run_dir)
         self.seed = int(seed)
         self.max_episodes, self.max_steps = max_episodes, max_steps
@@ -43,6 +58,8 @@ class RunHandle:
         self.env_steps, self.wall_before = 0, 0.0
         self.phase_name, self.warmup = "", None  # warmup: (description, what ends it) while warming up
         self.warmup_episodes = 0  # episodes before the first model or policy update
+        self.evaluation, self._eval_env = evaluation, None
+        self.eval_env_steps, self.eval_returns = [], []  # training env steps at each evaluation, its mean return
         self._restored_arrays = None
         metrics_path = self.run_dir / "metrics.jsonl"
         if restored is not None:
@@ -121,6 +138,35 @@ class RunHandle:
             phase = f"{self.phase_name}  " if self.phase_name else ""
             self.progress.show(f"{phase}{steps_per_s:,.0f} steps/s  return {episode_return:.3g}")
 
+    # -- evaluation -----------------------------------------------------------------------------------
+    def evaluate(self, act) -> float | None:
+        """If an evaluation is due (``--eval-every`` real steps since the last), run ``act`` (obs -> action, the
+        deterministic policy) for the evaluation's episodes on the eval env, log ``eval/episode_return`` (their
+        mean) at the current env step and return it; else None. Evaluation steps are not training steps."""
+        plan = self.evaluation
+        if plan is None or self.env_steps < (len(self.eval_returns) + 1) * plan.every:
+            return None
+        if self._eval_env is None:
+            self._eval_env = plan.make_env()
+        returns = []
+        for k in range(plan.episodes):
+            obs, _ = self._eval_env.reset(seed=(EVAL_SEED_BASE + self.seed * 1000 + k) % (2**31 - 1))
+            total, ended = 0.0, False
+            while not ended:
+                obs, reward, terminated, truncated, _ = self._eval_env.step(act(obs))
+                total, ended = total + float(reward), terminated or truncated
+            returns.append(total)
+        mean = float(np.mean(returns))
+        self.eval_env_steps.append(self.env_steps)
+        self.eval_returns.append(mean)
+        row = {"episode": len(self.lengths), "env_steps": self.env_steps, "eval/episode_return": mean,
+               "eval/episode_returns": returns}  # fmt: skip
+        self._metrics.write(json.dumps(row) + "\n")
+        self._tb.add_scalar("eval/episode_return", mean, self.env_steps)
+        if self.progress is not None:
+            self.progress.show(f"eval return {mean:.3g}")
+        return mean
+
     # -- checkpoints ------------------------------------------------------------------------------
     def checkpoint_due(self) -> bool:
         # every checkpoint_every episodes, but at most once a second: in a fast run (a tabular episode takes
@@ -142,6 +188,7 @@ class RunHandle:
             "successes": self.successes,
             "wall_s": self.wall_s(),
             "warmup": [self.phase_name, self.warmup, self.warmup_episodes],
+            "eval": [self.eval_env_steps, self.eval_returns],
             "metrics_bytes": self._metrics.tell(),
             "env_state": _env_state(self.env),
         }
@@ -157,6 +204,8 @@ class RunHandle:
         self.returns, self.lengths = list(meta["returns"]), list(meta["lengths"])
         self.successes = list(meta["successes"])
         self.wall_before = float(meta["wall_s"])
+        if "eval" in meta:
+            self.eval_env_steps, self.eval_returns = (list(v) for v in meta["eval"])
         if "warmup" in meta:
             self.phase_name, warmup, self.warmup_episodes = meta["warmup"]
             self.warmup = tuple(warmup) if warmup is not None else None
@@ -181,6 +230,8 @@ class RunHandle:
     def close(self) -> None:
         self._metrics.close()
         self._tb.close()
+        if self._eval_env is not None:
+            self._eval_env.close()
 
 
 def _env_state(env):

@@ -30,6 +30,8 @@ class RunSpec:
     out: Path | None = None
     checkpoint_every: int = 20
     preset: str | None = None  # the algorithm's named settings, under ``overrides``
+    eval_every: int | None = None  # real steps between evaluations of the learned policy (None: none)
+    eval_episodes: int = 5  # episodes per evaluation
 
     def check_budget(self) -> None:
         """Raise UserError unless exactly one budget is set and it is positive."""
@@ -37,6 +39,8 @@ class RunSpec:
             raise UserError("give exactly one budget: --episodes N or --steps N")
         if (self.episodes is not None and self.episodes < 1) or (self.steps is not None and self.steps < 1):
             raise UserError("the budget must be a positive number of episodes or steps")
+        if (self.eval_every is not None and self.eval_every < 1) or self.eval_episodes < 1:
+            raise UserError("--eval-every and --eval-episodes must be positive")
 
     def for_seed(self, seed: int) -> RunSpec:
         """The same run with seed ``seed`` in ``out/seed_<seed>`` (one run of a fan-out)."""
@@ -54,6 +58,8 @@ class RunSpec:
             "preset": self.preset,
             "config": config_record(config),
             "checkpoint_every": self.checkpoint_every,
+            "eval_every": self.eval_every,
+            "eval_episodes": self.eval_episodes,
         }
 
     @classmethod
@@ -70,4 +76,6 @@ class RunSpec:
             out=Path(out),
             checkpoint_every=record.get("checkpoint_every", 20),
             preset=record.get("preset"),
+            eval_every=record.get("eval_every"),
+            eval_episodes=record.get("eval_episodes", 5),
         )

@@ -18,7 +18,7 @@ from reverie.envs.goals import with_goal_success
 from reverie.errors import UserError
 from reverie.runner.files import atomic_write_json, load_checkpoint, read_json
 from reverie.runner.progress import RunProgress
-from reverie.runner.run import CHECKPOINT_FILE, RunHandle
+from reverie.runner.run import CHECKPOINT_FILE, Evaluation, RunHandle
 from reverie.runner.spec import RunSpec
 
 
@@ -66,6 +66,12 @@ def _load_algorithm(algo: str):
     return module
 
 
+def _check_eval(spec: RunSpec, module) -> None:
+    if spec.eval_every is not None and not getattr(module, "EVALUATES_POLICY", False):
+        raise UserError(f"{spec.algo} learns no separate policy to evaluate; --eval-every is for the algorithms "
+                        "that do (see 'reverie list')")  # fmt: skip
+
+
 def _prepare_dir(out: Path) -> None:
     if (out / "config.json").exists():
         raise UserError(f"{out} already holds a run; resume it with 'reverie resume {out}' or pick another --out")
@@ -82,6 +88,7 @@ def start_run(spec: RunSpec, *, show: bool = True) -> dict:
     """Validate everything, write config.json, then train; returns the summary dict."""
     spec.check_budget()
     module = _load_algorithm(spec.algo)
+    _check_eval(spec, module)
     config = algorithm_config(spec.algo, spec.overrides, spec.preset)
     env = make_env(spec.env_id, spec.env_kwargs)
     check_env_fits(spec.algo, env, config)
@@ -125,10 +132,17 @@ def _train(out: Path, record: dict, module, config, env, *, restored, show: bool
         done = len(restored[1]["lengths"]) if steps is None else restored[1]["env_steps"]
     total, unit = (episodes, "episodes") if steps is None else (steps, "steps")
     label = f"{record['algo']} {record['env']} seed {record['seed']}"
+    evaluation = None
+    if record.get("eval_every"):
+        evaluation = Evaluation(
+            record["eval_every"], record["eval_episodes"], lambda: make_env(record["env"], record["env_kwargs"])
+        )
     with RunProgress(label, total, unit, done=done, enabled=show) as progress:
         run = RunHandle(
-            out, record["seed"], episodes, steps, env, record.get("checkpoint_every", 20), progress, restored
-        )
+            out, record["seed"], max_episodes=episodes, max_steps=steps, env=env,
+            checkpoint_every=record.get("checkpoint_every", 20), progress=progress, restored=restored,
+            evaluation=evaluation,
+        )  # fmt: skip
         try:
             extra = module.train(env, config, run)
             summary = {
@@ -149,6 +163,8 @@ def _train(out: Path, record: dict, module, config, env, *, restored, show: bool
             }
             if run.successes and len(run.successes) == len(run.lengths):
                 summary["episode_success"] = run.successes
+            if evaluation is not None:  # the training env step of each evaluation, and its mean return
+                summary["eval_env_steps"], summary["eval_returns"] = run.eval_env_steps, run.eval_returns
             warning = run.warmup_warning()
         finally:
             run.close()
@@ -182,7 +198,8 @@ def _same_run(run_dir: Path, spec: RunSpec, config) -> bool:
     """Whether ``run_dir/config.json`` records the run ``spec`` asks for (so it may be resumed, not redone)."""
     record = read_json(run_dir / "config.json", "run directory (config.json)")
     wanted = spec.record(config)
-    return all(record.get(key) == wanted[key] for key in ("algo", "env", "env_kwargs", "episodes", "steps", "config"))
+    keys = ("algo", "env", "env_kwargs", "episodes", "steps", "config", "eval_every", "eval_episodes")
+    return all(record.get(key) == wanted[key] for key in keys)
 
 
 def start_seeds(spec: RunSpec, seeds, workers: int, *, show=True, reuse=False, while_running=None) -> list[dict]:
@@ -197,7 +214,7 @@ def start_seeds(spec: RunSpec, seeds, workers: int, *, show=True, reuse=False, w
     the last seed).
     """
     spec.check_budget()
-    _load_algorithm(spec.algo)  # fail on bad input here, not in every worker
+    _check_eval(spec, _load_algorithm(spec.algo))  # fail on bad input here, not in every worker
     config = algorithm_config(spec.algo, spec.overrides, spec.preset)
     check_env_fits(spec.algo, make_env(spec.env_id, spec.env_kwargs), config)
     jobs = []
