@@ -10,8 +10,8 @@ from gymnasium.envs.classic_control import CartPoleEnv
 from gymnasium.utils.env_checker import check_env
 
 import reverie  # noqa: F401  (registers reverie/<Name>-v0)
-from reverie.envs import rewards
 from reverie.envs.cartpole import CartPoleContinuous, CartPoleSwingUp
+from reverie.envs.tasks import env_ids_with, task_info
 
 
 @pytest.mark.parametrize("env_id", ["reverie/CartPoleContinuous-v0", "reverie/CartPoleSwingUp-v0"])
@@ -101,14 +101,14 @@ def rollout(env_id: str, steps: int = 300, seed: int = 0):
     return obs, act, next_obs, np.asarray(columns[3], dtype=np.float64), np.asarray(columns[4], dtype=bool)
 
 
-@pytest.mark.parametrize("env_id", rewards.KNOWN_ENVS)
+@pytest.mark.parametrize("env_id", env_ids_with("reward"))
 def test_reward_and_termination_functions_agree_with_the_real_env(env_id):
     obs, act, next_obs, reward, terminated = rollout(env_id)
-    predicted = rewards.reward_fn(env_id)(obs, act, next_obs)
-    ends = rewards.termination_fn(env_id)(obs, act, next_obs)
+    predicted = task_info(env_id).reward_fn()(obs, act, next_obs)
+    ends = task_info(env_id).termination_fn()(obs, act, next_obs)
     assert predicted.shape == ends.shape == (300,) and predicted.dtype == torch.float32 and ends.dtype == torch.bool
     np.testing.assert_array_equal(ends.numpy(), terminated)
-    if env_id in rewards.APPROXIMATE:
+    if task_info(env_id).reward_approximate:
         # HalfCheetah pays the mean x-velocity over 5 substeps; next_obs only holds the last substep's velocity.
         assert np.corrcoef(predicted.numpy(), reward)[0, 1] > 0.9
     else:
@@ -117,13 +117,13 @@ def test_reward_and_termination_functions_agree_with_the_real_env(env_id):
         assert terminated.any()  # the terminal reward/termination branch was really compared
 
     # Leading batch dims: [B, T, dim] -> [B, T], the same numbers as flat.
-    batched = rewards.reward_fn(env_id)(*(x.reshape(3, 100, -1) for x in (obs, act, next_obs)))
-    batched_ends = rewards.termination_fn(env_id)(*(x.reshape(3, 100, -1) for x in (obs, act, next_obs)))
+    batched = task_info(env_id).reward_fn()(*(x.reshape(3, 100, -1) for x in (obs, act, next_obs)))
+    batched_ends = task_info(env_id).termination_fn()(*(x.reshape(3, 100, -1) for x in (obs, act, next_obs)))
     assert batched.shape == batched_ends.shape == (3, 100)
     torch.testing.assert_close(batched.reshape(-1), predicted)
     assert torch.equal(batched_ends.reshape(-1), ends)
 
 
 def test_unknown_env_has_no_functions():
-    assert rewards.is_known("Pendulum-v1") and not rewards.is_known("CartPole-v1")
-    assert rewards.reward_fn("CartPole-v1") is None and rewards.termination_fn("CartPole-v1") is None
+    assert task_info("Pendulum-v1").reward_fn() is not None and task_info("Pendulum-v1").termination_fn() is not None
+    assert task_info("CartPole-v1").reward_fn() is None and task_info("CartPole-v1").termination_fn() is None

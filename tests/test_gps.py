@@ -9,7 +9,7 @@ from gymnasium.utils.env_checker import check_env
 
 import reverie  # noqa: F401  (registers the envs)
 from reverie.cli import main
-from reverie.envs.costs import cost_fn
+from reverie.envs.tasks import task_info
 from reverie.runner.spec import RunSpec
 from reverie.runner.train import start_run
 
@@ -27,7 +27,9 @@ def test_reaching_envs_pass_the_checker_and_their_reward_is_minus_the_known_cost
     for _ in range(50):
         action = rng.uniform(-1.5, 1.5, size=2).astype(np.float32)  # out of bounds: clipped by physics, not by cost
         next_obs, reward, terminated, truncated, info = env.step(action)
-        assert reward == pytest.approx(-cost_fn(env_id)(obs.astype(np.float64), action.astype(np.float64)))
+        assert reward == pytest.approx(
+            -task_info(env_id).gps_cost_fn()(obs.astype(np.float64), action.astype(np.float64))
+        )
         assert not terminated
         assert info["is_success"] == (np.linalg.norm(next_obs[-2:]) < env.unwrapped.SUCCESS_RADIUS)
         obs = next_obs

@@ -13,9 +13,9 @@ from gymnasium.utils.env_checker import check_env
 import reverie  # noqa: F401  (registers reverie/<Name>-v0)
 from reverie.algorithms import pilco
 from reverie.cli import main
-from reverie.envs import pendulum, pilco_cartpole
+from reverie.envs import pendulum, pilco_cartpole, tasks
 from reverie.envs.pendulum import rk4
-from reverie.envs.pilco_costs import PILCO_TASKS, pilco_task
+from reverie.envs.tasks import env_ids_with, task_info
 from reverie.runner.spec import RunSpec
 from reverie.runner.train import start_run
 
@@ -58,8 +58,9 @@ def test_pilco_resumes_identically(tmp_path):
 def test_a_task_control_period_holds_each_action_and_models_the_held_transition(monkeypatch, tmp_path):
     # with action_repeat 4 a 40-step trial is 10 decisions: every env step is counted, and the GP learns from the
     # 10 transitions between decisions (it would see 40 one-step ones if the period were ignored)
-    slow = dataclasses.replace(PILCO_TASKS["reverie/PendulumBalance-v0"], action_repeat=4)
-    monkeypatch.setitem(PILCO_TASKS, "reverie/PendulumBalance-v0", slow)
+    record = task_info("reverie/PendulumBalance-v0")
+    slow = dataclasses.replace(record.pilco_task(), action_repeat=4)
+    monkeypatch.setitem(tasks.TASKS, "reverie/PendulumBalance-v0", dataclasses.replace(record, pilco=slow))
     actions = []
     real_step = pendulum.PendulumSwingUp.step
 
@@ -124,7 +125,7 @@ def test_pilco_envs_pass_the_gymnasium_checker_and_last_4_seconds(env_id):
     check_env(env.unwrapped)
     assert env.spec.max_episode_steps == 40
     obs, _ = env.reset(seed=0)
-    task = pilco_task(env_id)
+    task = task_info(env_id).pilco_task()
     assert np.allclose(obs, task.start_mean, atol=5 * max(task.start_std))
 
 
@@ -179,7 +180,7 @@ def test_the_cost_table_measures_the_tip_distance_as_the_env_does(env_id):
     # z^T Q z over z = [obs, sin, cos] minus the target must be the env's squared tip distance, and the reward
     # the env pays is minus PILCO's saturating cost with the table's width
     env = gym.make(env_id).unwrapped
-    task = PILCO_TASKS[env_id]
+    task = task_info(env_id).pilco_task()
     rng = np.random.default_rng(0)
     for _ in range(20):
         env.reset(seed=0)
@@ -191,9 +192,9 @@ def test_the_cost_table_measures_the_tip_distance_as_the_env_does(env_id):
     assert math.isclose(reward, math.exp(-squared_distance(task, obs) / (2 * task.width**2)) - 1, rel_tol=1e-9)
 
 
-@pytest.mark.parametrize("env_id", sorted(PILCO_TASKS))
+@pytest.mark.parametrize("env_id", sorted(env_ids_with("pilco")))
 def test_every_known_cost_fits_its_env(env_id):
-    task = PILCO_TASKS[env_id]
+    task = task_info(env_id).pilco_task()
     env = gym.make(env_id)
     dim = env.observation_space.shape[0]
     assert len(task.target) == dim == len(task.start_mean) == len(task.start_std), env_id
@@ -204,11 +205,11 @@ def test_every_known_cost_fits_its_env(env_id):
 
 # the cart-pole with its cart position and velocities rescaled: Q and the target weigh scaled dims there
 SCALED_CARTPOLE = dataclasses.replace(
-    PILCO_TASKS["reverie/PilcoCartPole-v0"], obs_scale=(2.0, 3.0, 1.0, 0.5), target=(0.5, 0.2, math.pi, 0.1)
+    task_info("reverie/PilcoCartPole-v0").pilco_task(), obs_scale=(2.0, 3.0, 1.0, 0.5), target=(0.5, 0.2, math.pi, 0.1)
 )
 
 
-@pytest.mark.parametrize("task", [*(PILCO_TASKS[k] for k in sorted(PILCO_TASKS)), SCALED_CARTPOLE])
+@pytest.mark.parametrize("task", [*(task_info(k).pilco_task() for k in sorted(env_ids_with("pilco"))), SCALED_CARTPOLE])
 def test_the_task_in_model_units_scores_every_state_as_the_task_does(task):
     # PILCO plans on obs / scale: the rescaled target, Q and start must give the same cost and the same start
     # distribution, or the cost it optimises is not the task's (mountain car scales its velocity by 1 / 0.07)

@@ -206,20 +206,23 @@ def _list(args) -> int:
 
     from reverie.algorithms import ALGORITHMS
     from reverie.bench import SUITES
-    from reverie.envs.costs import KNOWN_COSTS
-    from reverie.envs.pilco_costs import PILCO_TASKS
+    from reverie.envs.tasks import TASKS, task_info
 
     print("algorithms:")
     for name, entry in ALGORITHMS.items():
         print(f"  {name:22s} {entry.summary}")
-    print("environments (reverie):")
-    for env_id in sorted(k for k in gym.registry if k.startswith("reverie/")):
-        print(f"  {env_id}")
+    ours = sorted(k for k in gym.registry if k.startswith("reverie/"))
+    print("environments (reverie), with what reverie knows of each (docs/cli.md):")
+    for env_id in ours:
+        print(f"  {env_id:32s} {' '.join(task_info(env_id).parts())}")
+    print("Gymnasium envs that reverie knows more of:")
+    for env_id in sorted(k for k in TASKS if k not in ours):
+        print(f"  {env_id:32s} {' '.join(task_info(env_id).parts())}")
+    print("  reward/termination: known functions (PETS plans with them; reward~ approximate); pilco: a PILCO task;")
+    print("  gps-cost: a cost for GPS; simulator: true dynamics for pets dynamics=simulator; success: is_success")
     print("  ...and any Gymnasium env with Discrete spaces for the tabular algorithms (e.g. FrozenLake-v1),")
-    print("  or with a 1-D Box observation space for pets and mpc (e.g. Pendulum-v1);")
-    print("  pilco runs on the envs with a PILCO task (start distribution and saturating cost):")
-    print(f"    {', '.join(PILCO_TASKS)}")
-    print(f"  gps on those with a known cost and target conditions: {', '.join(KNOWN_COSTS)}")
+    print("  or with a 1-D Box observation space for pets and mpc (e.g. Pendulum-v1); pilco runs on the envs with")
+    print("  a pilco task, gps on those with a gps-cost and target conditions")
     print("suites:")
     for name, entry in SUITES.items():
         print(f"  {name:22s} {entry.summary}")

@@ -57,6 +57,9 @@ class Run(Protocol):
     def out_of_steps(self) -> bool:
         """Whether the step budget is spent (checked after every real step)."""
 
+    def steps_left(self) -> int | None:
+        """Real env steps the budget still allows; None without a step budget (``envs.wrappers.ActionRepeat``)."""
+
     def episode_seed(self) -> int:
         """Seed for the next ``env.reset``; a function of the run seed and episode index."""
 

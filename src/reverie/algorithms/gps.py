@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from reverie.algorithms.base import TinyRun, check_range, finite
-from reverie.envs.costs import KNOWN_COSTS, cost_fn
+from reverie.envs.tasks import env_ids_with, task_info
 from reverie.errors import UserError
 from reverie.learners.policy_regression import GaussianMLPPolicy, fit_to_teachers, linearise
 from reverie.models.linear_gaussian import GMMPrior, fit_dynamics
@@ -100,8 +100,9 @@ def check_env(env: gym.Env) -> None:
     for what, space in (("observation", env.observation_space), ("action", env.action_space)):
         if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
             raise UserError(f"gps needs a 1-D Box {what} space; this env has {space}")
-    if cost_fn(env_id) is None:
-        raise UserError(f"gps needs a known cost to expand; '{env_id}' has none (known: {', '.join(KNOWN_COSTS)})")
+    if task_info(env_id).gps_cost_fn() is None:
+        known = ", ".join(env_ids_with("gps-cost"))
+        raise UserError(f"gps needs a known cost to expand; '{env_id}' has none (known: {known})")
     if env.spec.max_episode_steps is None or getattr(env.unwrapped, "TRAIN_TARGETS", None) is None:
         raise UserError(f"gps needs fixed-length episodes with target conditions; '{env_id}' has none")
 
@@ -116,7 +117,7 @@ def check_config(env: gym.Env, config: Config) -> None:
 def train(env: gym.Env, config: Config, run) -> dict:
     """Run mirror-descent GPS until ``config.iterations`` or the budget is spent; then test the network alone."""
     check_env(env)
-    cost, steps = cost_fn(env.spec.id), env.spec.max_episode_steps
+    cost, steps = task_info(env.spec.id).gps_cost_fn(), env.spec.max_episode_steps
     check_config(env, config)
     targets = env.unwrapped.TRAIN_TARGETS[: config.num_conditions]
     dx, du = env.observation_space.shape[0], env.action_space.shape[0]

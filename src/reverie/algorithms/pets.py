@@ -31,7 +31,7 @@ import torch
 from reverie.algorithms.base import Preset, TinyRun, check_range, finite
 from reverie.config import one_of
 from reverie.data.buffer import TransitionBuffer
-from reverie.envs.rewards import reward_fn, termination_fn
+from reverie.envs.tasks import task_info
 from reverie.errors import UserError
 from reverie.models.dynamics import DynamicsModel
 from reverie.models.simulator import SimulatorModel
@@ -176,7 +176,7 @@ def train(env: gym.Env, config: Config, run) -> dict:
     """Run PETS on ``env`` until the run's budget is spent; returns extra summary fields."""
     check_env(env)
     env_id = env.spec.id if env.spec is not None else ""
-    known_reward, known_termination = reward_fn(env_id), termination_fn(env_id)
+    known_reward, known_termination = task_info(env_id).reward_fn(), task_info(env_id).termination_fn()
     obs_dim = env.observation_space.shape[0]
     discrete = isinstance(env.action_space, gym.spaces.Discrete)
     n_discrete = int(env.action_space.n) if discrete else None

@@ -29,7 +29,8 @@ import numpy as np
 import torch
 
 from reverie.algorithms.base import TinyRun, check_range, finite
-from reverie.envs.pilco_costs import PILCO_TASKS, pilco_task
+from reverie.envs.tasks import env_ids_with, task_info
+from reverie.envs.wrappers import ActionRepeat
 from reverie.errors import UserError
 from reverie.models.controllers import LinearController, RBFController
 from reverie.models.gp import GPModel
@@ -87,8 +88,8 @@ def check_env(env: gym.Env, algo: str = NAME) -> None:
     if not (np.isfinite(act_space.low).all() and np.isfinite(act_space.high).all()):
         raise UserError(f"{algo} needs finite action bounds; this env has {act_space}")
     env_id = env.spec.id if env.spec is not None else "this env"
-    if pilco_task(env_id) is None:
-        raise UserError(f"{algo} has no PILCO cost for {env_id}; known: {', '.join(PILCO_TASKS)}")
+    if task_info(env_id).pilco_task() is None:
+        raise UserError(f"{algo} has no PILCO cost for {env_id}; known: {', '.join(env_ids_with('pilco'))}")
 
 
 def _make_controller(config, in_dim, out_dim, task, spec, generator):
@@ -111,7 +112,9 @@ def _features(obs: np.ndarray, spec: RolloutSpec) -> np.ndarray:
 def train(env: gym.Env, config: Config, run) -> dict:
     """Run PILCO on ``env`` until the run's budget is spent; returns extra summary fields."""
     check_env(env)
-    in_env_units = pilco_task(env.spec.id)
+    in_env_units = task_info(env.spec.id).pilco_task()
+    # the task's control period: one decision, one model transition, is action_repeat env steps, each one counted
+    env = ActionRepeat(env, in_env_units.action_repeat, run.steps_left)
     scale = in_env_units.scale()  # PILCO models, plans and stores obs / scale (the task's units)
     task = in_env_units.in_model_units()
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
@@ -163,16 +166,15 @@ def train(env: gym.Env, config: Config, run) -> dict:
                     z = torch.as_tensor(_features(np.asarray(obs, dtype=np.float64)[None] / scale, spec))
                     u = controller(z)[0]
                     action = ((high + low) / 2 + (high - low) / 2 * torch.sin(u)).numpy()
-            # the task's control period: the action is held for action_repeat env steps (one model transition)
-            start, held = np.asarray(obs, dtype=np.float64) / scale, 0
-            while held < task.action_repeat and not ended and not run.out_of_steps():
-                next_obs, reward, terminated, truncated, info = env.step(action.astype(env.action_space.dtype))
+            start = np.asarray(obs, dtype=np.float64) / scale
+            next_obs, _, terminated, truncated, info = env.step(action.astype(env.action_space.dtype))
+            for reward in info["step_rewards"]:  # every env step counts against the budget
                 finite(reward, "reward")
                 run.count_step(float(reward))
                 episode_return += float(reward)
-                length, held, ended = length + 1, held + 1, terminated or truncated
-                obs = finite(next_obs, "observation")
-            if held == task.action_repeat:  # a period cut short by the episode's end is not a model transition
+            length, ended = length + info["repeat_steps"], terminated or truncated
+            obs = finite(next_obs, "observation")
+            if info["repeat_steps"] == task.action_repeat:  # a period cut short (episode end, budget) is no transition
                 rows.append((start, action, np.asarray(obs, dtype=np.float64) / scale))
         if not ended:
             break

@@ -28,7 +28,7 @@ import torch
 from reverie.bench.checks import check
 from reverie.bench.peers import LOCAL_PEERS, run_peer
 from reverie.bench.stats import mean_band
-from reverie.envs.pilco_costs import pilco_task
+from reverie.envs.tasks import task_info
 from reverie.models.controllers import RBFController
 from reverie.models.gp import GPModel
 from reverie.planners.moment_rollout import RolloutSpec, rollout
@@ -112,7 +112,7 @@ def policy_step_cost(points: int, env_id: str = CARTPOLE, centres: int = 50, rep
     the right scale: the cost depends on the sizes only. Of ``repeats`` steps the first (warm-up) is left out and
     the median of the rest is returned, as for TorchRL's steps."""
     torch.set_num_threads(1)
-    task, rng, f64 = pilco_task(env_id), np.random.default_rng(0), torch.float64
+    task, rng, f64 = task_info(env_id).pilco_task(), np.random.default_rng(0), torch.float64
     one = torch.ones(1, dtype=f64)
     W = torch.as_tensor(task.Q) / task.width**2
     spec = RolloutSpec(list(task.angles), -one, one, torch.as_tensor(task.z_target()), W)

@@ -1,7 +1,8 @@
 """Environments registered with Gymnasium as ``reverie/<Name>-v0`` when reverie is imported.
 
 Registration names entry points as strings, so importing this package loads no env module beyond the mazes and
-cart-poles it re-exports, and never torch (the torch reward functions live in ``reverie.envs.rewards``).
+cart-poles it re-exports, and never torch (the torch reward functions live in ``reverie.envs.rewards``, and the
+records of ``reverie.envs.tasks`` name them by import path). What reverie knows of each env: ``envs.tasks``.
 """
 
 import gymnasium as gym

@@ -1,8 +1,8 @@
-"""Known per-step costs in NumPy, by Gymnasium id, for trajectory optimisation (Guided Policy Search).
+"""Known per-step costs in NumPy for trajectory optimisation (Guided Policy Search); ``envs.tasks`` says whose.
 
 Each cost maps ``(obs [..., obs_dim], act [..., act_dim])`` to ``[...]`` and equals minus the env's reward for that
-step (the reward is computed from the observation *before* the step and the action as given). ``None`` means
-unknown: GPS then refuses the env.
+step (the reward is computed from the observation *before* the step and the action as given). An env without
+one (``task_info(env_id).gps_cost() is None``) is refused by GPS.
 """
 
 from __future__ import annotations
@@ -17,14 +17,7 @@ from reverie.envs.two_link_arm import TwoLinkArm
 
 Cost = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
-KNOWN_COSTS: dict[str, Cost] = {
-    "reverie/PointMass2D-v0": functools.partial(reaching_cost, action_weight=PointMass2D.ACTION_WEIGHT),
-    "reverie/TwoLinkArm-v0": functools.partial(reaching_cost, action_weight=TwoLinkArm.ACTION_WEIGHT),
-    # ReacherTargets.ACTION_WEIGHT, written here so that knowing the cost does not import MuJoCo
-    "reverie/ReacherTargets-v0": functools.partial(reaching_cost, action_weight=1e-3),
-}
-
-
-def cost_fn(env_id: str) -> Cost | None:
-    """The NumPy cost of ``env_id`` (= -reward), or None when unknown."""
-    return KNOWN_COSTS.get(env_id)
+point_mass_2d_cost = functools.partial(reaching_cost, action_weight=PointMass2D.ACTION_WEIGHT)
+two_link_arm_cost = functools.partial(reaching_cost, action_weight=TwoLinkArm.ACTION_WEIGHT)
+# ReacherTargets.ACTION_WEIGHT, written here so that knowing the cost does not import MuJoCo
+reacher_targets_cost = functools.partial(reaching_cost, action_weight=1e-3)

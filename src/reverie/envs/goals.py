@@ -2,14 +2,13 @@
 
 reverie's goal envs put ``info["is_success"]`` in the last step of an episode, which the runner records as
 ``summary.json``'s ``episode_success``. Gymnasium's mountain cars end an episode early (``terminated``) only when
-the car reaches the flag, so for them that flag is the success; ``with_goal_success`` adds it.
+the car reaches the flag, so for them that flag is the success: their ``envs.tasks`` records name
+``TerminationIsSuccess`` as their success rule, and ``runner.make_env`` applies it.
 """
 
 from __future__ import annotations
 
 import gymnasium as gym
-
-GOAL_ON_TERMINATION = ("MountainCar-v0", "MountainCarContinuous-v0")  # terminated <=> the goal was reached
 
 
 class TerminationIsSuccess(gym.Wrapper):
@@ -20,8 +19,3 @@ class TerminationIsSuccess(gym.Wrapper):
         if (terminated or truncated) and "is_success" not in info:
             info = {**info, "is_success": bool(terminated)}
         return obs, reward, terminated, truncated, info
-
-
-def with_goal_success(env: gym.Env) -> gym.Env:
-    """``env``, wrapped to report its goal when it is one of ``GOAL_ON_TERMINATION``; otherwise ``env`` itself."""
-    return TerminationIsSuccess(env) if env.spec is not None and env.spec.id in GOAL_ON_TERMINATION else env

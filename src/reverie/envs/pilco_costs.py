@@ -3,7 +3,8 @@
 PILCO needs more than a reward function: its analytic rollout starts from a Gaussian over start states and scores
 each predicted state by the *expected* saturating cost 1 - exp(-(z - z*)^T W (z - z*) / 2), W = Q / width^2, where
 z = [obs, sin(obs[angles]), cos(obs[angles])] (the angles enter through sin / cos so the cost is periodic).
-Every entry is written from its env's source; ``pilco_task(env_id)`` returns None for an env without one.
+Every task is written from its env's source; ``envs.tasks`` says which env has which
+(``task_info(env_id).pilco_task()``).
 """
 
 from __future__ import annotations
@@ -64,15 +65,15 @@ def _tip_q(dim: int, x_index: int | None, length: float) -> np.ndarray:
     return Q
 
 
-_CARTPOLE = PilcoTask(
+CARTPOLE = PilcoTask(
     target=(0.0, 0.0, math.pi, 0.0), angles=(2,), Q=_tip_q(4, 0, pilco_cartpole.POLE_LENGTH),
     width=pilco_cartpole.COST_WIDTH, start_mean=(0.0,) * 4, start_std=(pilco_cartpole.START_STD,) * 4,
 )  # fmt: skip
-_PENDULUM = PilcoTask(
+PENDULUM_SWINGUP = PilcoTask(
     target=(math.pi, 0.0), angles=(0,), Q=_tip_q(2, None, pendulum.LENGTH),
     width=pendulum.COST_WIDTH, start_mean=(0.0, 0.0), start_std=(pendulum.START_STD,) * 2,
 )  # fmt: skip
-_PENDULUM_UP = PilcoTask(
+PENDULUM_BALANCE = PilcoTask(
     target=(math.pi, 0.0), angles=(0,), Q=_tip_q(2, None, pendulum.LENGTH),
     width=pendulum.COST_WIDTH, start_mean=(math.pi, 0.0), start_std=(pendulum.START_STD,) * 2,
 )  # fmt: skip
@@ -80,27 +81,14 @@ _PENDULUM_UP = PilcoTask(
 # position 0.45. One env step moves the car by ~1e-3 (below the GP's noise floor), so a decision holds for 5 steps and
 # velocity is modelled in units of its bound. Width 0.2, not wider: at 0.5 a swing that stalls at 0.38 costs almost
 # nothing, and the controller settles for it.
-_MOUNTAIN_CAR = PilcoTask(
+MOUNTAIN_CAR = PilcoTask(
     target=(0.45, 0.0), angles=(), Q=np.diag([1.0, 0.0]), width=0.2,
     start_mean=(-0.5, 0.0), start_std=(0.2 / math.sqrt(12), 1e-3), action_repeat=5, obs_scale=(1.0, 0.07),
 )  # fmt: skip
 # Gymnasium InvertedPendulum-v5: obs [cart x, hinge angle (0 upright), x_dot, angle_dot], reset noise U(-0.01, 0.01);
 # the pole is 0.6 m long, so z^T Q z with Q on (x, angle) = [[1, l], [l, l^2]] is the squared (linearised) tip offset.
-_INVERTED = PilcoTask(
+INVERTED_PENDULUM = PilcoTask(
     target=(0.0,) * 4, angles=(),
     Q=np.pad(np.array([[1.0, 0.6], [0.6, 0.36]]), ((0, 2), (0, 2))), width=0.25,
     start_mean=(0.0,) * 4, start_std=(0.01,) * 4,
 )  # fmt: skip
-
-PILCO_TASKS: dict[str, PilcoTask] = {
-    "reverie/PilcoCartPole-v0": _CARTPOLE,
-    "reverie/PendulumSwingUp-v0": _PENDULUM,
-    "reverie/PendulumBalance-v0": _PENDULUM_UP,
-    "MountainCarContinuous-v0": _MOUNTAIN_CAR,
-    "InvertedPendulum-v5": _INVERTED,
-}
-
-
-def pilco_task(env_id: str) -> PilcoTask | None:
-    """The PILCO task of ``env_id``, or None when reverie knows no PILCO cost for it."""
-    return PILCO_TASKS.get(env_id)

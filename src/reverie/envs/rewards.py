@@ -2,7 +2,8 @@
 
 Every function maps ``(obs, act, next_obs)`` with shapes ``[..., obs_dim]``, ``[..., act_dim]``, ``[..., obs_dim]``
 to ``[...]``: a float reward (in ``next_obs``'s dtype) or a bool ``terminated``. Look them up by Gymnasium id with
-``reward_fn(env_id)`` / ``termination_fn(env_id)``; ``None`` means unknown, and the caller learns a reward head.
+``task_info(env_id).reward_fn()`` / ``.termination_fn()`` (``envs.tasks``); ``None`` means unknown, and the caller
+learns a reward head.
 An env that never terminates gets an all-False termination function, not ``None``.
 
 Each function was written from the env's source (Gymnasium 1.x, v5 MuJoCo) and is checked step by step against the
@@ -121,35 +122,3 @@ def half_cheetah_reward(obs, act, next_obs):
     stand-in (mbrl-lib, MBPO's static functions); the control cost is exact.
     """
     return next_obs[..., 8] - 0.1 * (act**2).sum(dim=-1).to(next_obs.dtype)
-
-
-_TABLE: dict[str, tuple[Fn, Fn]] = {
-    "reverie/CartPoleContinuous-v0": (cartpole_reward, cartpole_termination),
-    "reverie/CartPoleSwingUp-v0": (swingup_reward, never_terminates),
-    "reverie/PointMass-v0": (point_mass_reward, point_mass_termination),
-    "reverie/PilcoCartPole-v0": (pilco_cartpole_reward, never_terminates),
-    "reverie/PendulumSwingUp-v0": (pendulum_swingup_reward, never_terminates),
-    "reverie/PendulumBalance-v0": (pendulum_swingup_reward, never_terminates),
-    "Pendulum-v1": (pendulum_reward, never_terminates),
-    "MountainCarContinuous-v0": (mountain_car_reward, mountain_car_termination),
-    "InvertedPendulum-v5": (inverted_pendulum_reward, inverted_pendulum_termination),
-    "Reacher-v5": (reacher_reward, never_terminates),
-    "HalfCheetah-v5": (half_cheetah_reward, never_terminates),
-}
-KNOWN_ENVS = tuple(_TABLE)
-APPROXIMATE = frozenset({"HalfCheetah-v5"})  # reward known only approximately from (obs, act, next_obs)
-
-
-def is_known(env_id: str) -> bool:
-    """Whether both the reward and the termination of ``env_id`` are known here."""
-    return env_id in _TABLE
-
-
-def reward_fn(env_id: str) -> Fn | None:
-    """The reward function of ``env_id``, or None when unknown."""
-    return _TABLE[env_id][0] if env_id in _TABLE else None
-
-
-def termination_fn(env_id: str) -> Fn | None:
-    """The termination function of ``env_id``, or None when unknown."""
-    return _TABLE[env_id][1] if env_id in _TABLE else None

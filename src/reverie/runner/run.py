@@ -96,6 +96,9 @@ class RunHandle:
     def out_of_steps(self) -> bool:
         return self.max_steps is not None and self.env_steps >= self.max_steps
 
+    def steps_left(self) -> int | None:
+        return None if self.max_steps is None else self.max_steps - self.env_steps
+
     def episode_seed(self) -> int:
         # each episode's env seed depends only on (run seed, episode index): a resumed run replays it
         return (self.seed * 1_000_003 + len(self.lengths)) % (2**31 - 1)

@@ -14,7 +14,7 @@ import gymnasium as gym
 
 import reverie
 from reverie.algorithms import algorithm_config, check_env_fits, get_algorithm
-from reverie.envs.goals import with_goal_success
+from reverie.envs.tasks import task_info
 from reverie.errors import UserError
 from reverie.runner.files import atomic_write_json, load_checkpoint, read_json
 from reverie.runner.progress import RunProgress
@@ -42,13 +42,14 @@ def _literal(text: str):
 
 def make_env(env_id: str, env_kwargs: dict[str, str]) -> gym.Env:
     """``gymnasium.make(env_id, **kwargs)`` with kwargs parsed as Python literals; errors become UserError. An env
-    that reaches a goal without saying so is wrapped to report it (``envs.goals``).
+    that reaches a goal without saying so is wrapped to report it (its ``envs.tasks`` record's success rule).
 
     An id ``module:Name-v0`` imports ``module`` first, as Gymnasium does.
     """
     kwargs = {k: _literal(v) if isinstance(v, str) else v for k, v in env_kwargs.items()}
     try:
-        return with_goal_success(gym.make(env_id, **kwargs))
+        env = gym.make(env_id, **kwargs)
+        return task_info(env.spec.id if env.spec is not None else env_id).with_success(env)
     except gym.error.Error as error:
         raise UserError(f"cannot make env '{env_id}': {str(error).splitlines()[0]}") from None
     except ModuleNotFoundError as error:
