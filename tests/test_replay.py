@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from reverie.data.replay import ReplayBuffer, transition_fields
+from reverie.errors import UserError
 from reverie.runner.files import load_checkpoint
 from reverie.runner.run import BUFFER_FOLDER, CHECKPOINT_FILE, RunHandle
 
@@ -107,6 +108,8 @@ def test_each_checkpoint_writes_only_the_new_rows_and_restores_exactly(tmp_path)
     assert run_handle(tmp_path, load_checkpoint(tmp_path / CHECKPOINT_FILE)).restored_buffer("data", restored)
     assert restored.inserted == 110 and all(np.array_equal(restored[k], buffer[k]) for k in FRAMES)
     assert not run_handle(tmp_path / "fresh").restored_buffer("data", ReplayBuffer(FRAMES))
+    with pytest.raises(UserError, match="no buffer 'other'"):
+        run_handle(tmp_path, load_checkpoint(tmp_path / CHECKPOINT_FILE)).restored_buffer("other", restored)
 
 
 def test_a_crash_between_chunk_and_meta_loses_only_the_uncommitted_rows(tmp_path):

@@ -72,4 +72,5 @@ class Run(Protocol):
 
     def restored_buffer(self, name: str, buffer) -> bool:
         """Refill ``buffer`` (constructed as in the saved run) with buffer ``name``'s rows as of the checkpoint
-        this run resumes from; False (``buffer`` untouched) on a fresh run or when none was saved by that name."""
+        this run resumes from; False (``buffer`` untouched) on a fresh run. A checkpoint without that buffer, or
+        chunks that do not fit it, raise UserError."""

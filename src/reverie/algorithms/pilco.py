@@ -179,9 +179,8 @@ def train(env: gym.Env, config: Config, run) -> dict:
         if not ended:
             break
         if rows:
-            data.add_batch(
-                **{name: np.stack(column) for name, column in zip(data.fields, zip(*rows, strict=True), strict=True)}
-            )
+            starts, actions, ends = zip(*rows, strict=True)
+            data.add_batch(obs=np.stack(starts), act=np.stack(actions), next_obs=np.stack(ends))
         trials += 1
         run.end_episode(episode_return, length, info.get("is_success"), metrics)
         if run.checkpoint_due():

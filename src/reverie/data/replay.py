@@ -62,6 +62,8 @@ class ReplayBuffer:
     # -- adding -------------------------------------------------------------------------------------
     def add(self, *values, **named) -> None:
         """Append one row, given positionally in field order or by name (every field, once)."""
+        if len(values) > len(self.fields):
+            raise ValueError(f"add takes at most {len(self.fields)} values ({list(self.fields)}); got {len(values)}")
         row = dict(zip(self.fields, values, strict=False)) | named
         self.add_batch(**{name: np.asarray(value)[None] for name, value in row.items()})
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from reverie.errors import UserError
 from reverie.runner.buffer_chunks import drop_overwritten, restore_rows, write_new_rows
 from reverie.runner.files import save_checkpoint
 
@@ -142,8 +143,10 @@ class RunHandle:
         return self._restored_arrays
 
     def restored_buffer(self, name: str, buffer) -> bool:
-        if self._restored_arrays is None or name not in self._buffer_rows:
+        if self._restored_arrays is None:
             return False
+        if name not in self._buffer_rows:  # every save with this buffer records it, even with no rows yet
+            raise UserError(f"the checkpoint holds no buffer '{name}' (written by another version of reverie?)")
         restore_rows(self._buffer_folder(name), buffer, self._buffer_rows[name])
         return True
 
