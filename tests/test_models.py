@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from reverie.data.buffer import TransitionBuffer
+from reverie.data.replay import ReplayBuffer, transition_fields
 from reverie.models.dynamics import DynamicsModel
 from reverie.models.ensemble import EnsembleLinear, GaussianEnsemble, Normalizer
 from reverie.models.training import TrainConfig, encode_actions, fit, open_loop_error
@@ -18,12 +18,17 @@ def gen(seed):
     return torch.Generator().manual_seed(seed)
 
 
+def box_buffer(obs_dim, act_dim):
+    """An empty buffer of float32 transitions with Box actions."""
+    return ReplayBuffer(transition_fields((obs_dim,), np.float32, (act_dim,), np.float32))
+
+
 def make_buffer(obs, act, next_obs, reward=None, terminated=None, episode_len=10):
     """A Box-action buffer from tensors [N, d]; an episode is truncated every ``episode_len`` steps."""
     n = len(obs)
     reward = torch.zeros(n) if reward is None else reward
     terminated = torch.zeros(n, dtype=torch.bool) if terminated is None else terminated
-    buffer = TransitionBuffer(obs.shape[1], (act.shape[1],))
+    buffer = box_buffer(obs.shape[1], act.shape[1])
     for i in range(n):
         buffer.add(
             obs[i].numpy(),
@@ -421,7 +426,7 @@ def test_all_members_are_elites_when_num_elites_covers_the_ensemble():
 def still_buffer(first_episode_moves=True):
     """Two episodes of a system where s' = s (a is ignored), the last one 3 steps long. With
     ``first_episode_moves`` the first episode's next_obs are off by 5, which would show if it were used."""
-    buffer = TransitionBuffer(2, (1,))
+    buffer = box_buffer(2, 1)
     for t in range(4):
         s = np.array([1.0, -2.0], np.float32)
         buffer.add(s, [0.3 * t], s + (5.0 if first_episode_moves else 0.0), 0.0, False, t == 3)
@@ -454,7 +459,7 @@ def test_open_loop_error_compounds_for_a_wrong_model():
 
 
 def test_open_loop_error_without_a_finished_episode_is_nan():
-    buffer = TransitionBuffer(2, (1,))
+    buffer = box_buffer(2, 1)
     buffer.add(np.zeros(2), [0.0], np.zeros(2), 0.0, False, False)
     assert math.isnan(open_loop_error(constant_delta_model(0.0), buffer, steps=5))
 

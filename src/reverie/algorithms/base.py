@@ -83,8 +83,16 @@ class Run(Protocol):
     def checkpoint_due(self) -> bool:
         """Whether a checkpoint should be written now (called at episode boundaries)."""
 
-    def save_checkpoint(self, arrays: dict[str, np.ndarray]) -> None:
-        """Write the algorithm's state with the runner's own, atomically."""
+    def save_checkpoint(self, arrays: dict[str, np.ndarray], buffers: dict | None = None) -> None:
+        """Write the algorithm's state with the runner's own, atomically.
+
+        ``buffers`` maps a name to a ``reverie.data.replay.ReplayBuffer``; only the rows each gained since the
+        last checkpoint are written (an append-only chunk), so checkpointing a large buffer stays cheap."""
 
     def restored_arrays(self) -> dict[str, np.ndarray] | None:
         """The algorithm state of the checkpoint this run resumes from, or None on a fresh run."""
+
+    def restored_buffer(self, name: str, buffer) -> bool:
+        """Refill ``buffer`` (constructed as in the saved run) with buffer ``name``'s rows as of the checkpoint
+        this run resumes from; False (``buffer`` untouched) on a fresh run. A checkpoint without that buffer, or
+        chunks that do not fit it, raise UserError."""

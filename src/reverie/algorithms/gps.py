@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from reverie.algorithms.base import TinyRun, check_range, finite
+from reverie.data.replay import ReplayBuffer
 from reverie.envs.tasks import env_ids_with, task_info
 from reverie.errors import UserError
 from reverie.learners.policy_regression import GaussianMLPPolicy, fit_to_teachers, linearise
@@ -125,19 +126,23 @@ def train(env: gym.Env, config: Config, run) -> dict:
     torch.manual_seed(run.seed)  # weight initialisation
     policy = GaussianMLPPolicy(dx, du, config.policy_hidden, config.policy_layers)
     state = _initial_state(config, conditions, steps, dx, du)
+    # the real samples of the last prior_window iterations, one row per time step (the GMM prior's data)
+    window = config.prior_window * conditions * n * steps
+    history = ReplayBuffer({"obs": ((dx,), np.float64), "act": ((du,), np.float64)}, capacity=window)
     restored = run.restored_arrays()
     if restored is not None:
         state = _restore(restored, policy, state)
+        run.restored_buffer("samples", history)
     while state["iteration"] < config.iterations and not run.finished():
         started = time.perf_counter()
         # run each local controller p_i N times (the first iteration: a noisy zero-mean controller)
         samples = _collect(env, run, targets, state, n)
         if samples is None:  # the budget ran out mid-iteration: that iteration is dropped
             break
-        _iterate(config, state, policy, cost, *samples, run.seed)
+        _iterate(config, state, history, policy, cost, *samples, run.seed)
         state["time"], state["iteration"] = time.perf_counter() - started, state["iteration"] + 1
         run.evaluate(lambda obs: policy.act(obs).astype(np.float32))  # the network alone, when --eval-every is due
-        run.save_checkpoint(_checkpoint(policy, state))
+        run.save_checkpoint(_checkpoint(policy, state), buffers={"samples": history})
     # the network alone, without noise, on the training targets and on targets between them
     train_rate, train_dist = _evaluate(env, policy, targets, config.eval_episodes, run.seed)
     held_rate, held_dist = _evaluate(env, policy, env.unwrapped.HELDOUT_TARGETS, config.eval_episodes, run.seed)
@@ -168,14 +173,13 @@ def _collect(env, run, targets, state: dict, n: int):
     return np.reshape(x, (*shape, -1)), np.reshape(u, (*shape, -1))
 
 
-def _iterate(config: Config, state: dict, policy, cost, x, u, seed: int) -> None:
+def _iterate(config: Config, state: dict, history: ReplayBuffer, policy, cost, x, u, seed: int) -> None:
     """One GPS iteration on samples x [M, N, T, dX], u [M, N, T, dU]: dynamics, C-step, S-step, step size."""
-    conditions, n, steps, dx = x.shape
+    conditions, _, steps, dx = x.shape
     k = int(state["iteration"])
     # fit p(x'|x, u) per time step, with a GMM prior over the transitions of the last few iterations
-    keep = config.prior_window * conditions * n  # trajectories
-    hx = state["x_hist"] = np.concatenate([state["x_hist"], x.reshape(-1, steps, dx)])[-keep:]
-    hu = state["u_hist"] = np.concatenate([state["u_hist"], u.reshape(-1, steps, u.shape[-1])])[-keep:]
+    history.add_batch(obs=x.reshape(-1, dx), act=u.reshape(-1, u.shape[-1]))  # a ring of prior_window iterations
+    hx, hu = history["obs"].reshape(-1, steps, dx), history["act"].reshape(-1, steps, u.shape[-1])
     prior = GMMPrior(config.prior_clusters, config.prior_min_points, config.prior_strength, seed=seed * 1000 + k)
     prior.update(np.concatenate([hx[:, :-1], hu[:, :-1], hx[:, 1:]], -1).reshape(-1, 2 * dx + hu.shape[-1]))
     dynamics = _stack([fit_dynamics(x[i], u[i], prior) for i in range(conditions)])
@@ -266,7 +270,6 @@ def _initial_state(config: Config, conditions: int, steps: int, dx: int, du: int
         "K": np.zeros((conditions, steps, du, dx)), "k": np.zeros((conditions, steps, du)),
         "cov": np.broadcast_to(config.init_noise**2 * np.eye(du), (conditions, steps, du, du)).copy(),
         "eta": np.ones(conditions), "kl": np.zeros(conditions),
-        "x_hist": np.zeros((0, steps, dx)), "u_hist": np.zeros((0, steps, du)),
     }  # fmt: skip
 
 

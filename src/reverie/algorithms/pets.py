@@ -30,7 +30,7 @@ import torch
 
 from reverie.algorithms.base import Preset, TinyRun, check_range, finite
 from reverie.config import one_of
-from reverie.data.buffer import TransitionBuffer
+from reverie.data.replay import ReplayBuffer, transition_fields
 from reverie.envs.tasks import task_info
 from reverie.errors import UserError
 from reverie.models.dynamics import DynamicsModel
@@ -193,14 +193,17 @@ def train(env: gym.Env, config: Config, run) -> dict:
         known_reward, known_termination, n_discrete,
     )  # fmt: skip
     planner = build_planner(config.planner, env.action_space)
-    buffer = TransitionBuffer(obs_dim, () if discrete else (act_dim,), np.int64 if discrete else np.float32)
+    buffer = ReplayBuffer(
+        transition_fields((obs_dim,), np.float32, () if discrete else (act_dim,), np.int64 if discrete else np.float32)
+    )
     generator = torch.Generator().manual_seed(run.seed)
     controller = MPCController(planner, replan_every=config.replan_every)  # the re-plan queue and planner/*
     random_action = _random_controller(env.action_space, generator)
     model_metrics, trained_on = {}, 0
     restored = run.restored_arrays()
     if restored is not None:
-        trained_on = _restore(restored, model, buffer, generator)
+        trained_on = _restore(restored, model, generator)
+        run.restored_buffer("data", buffer)
 
     # for trial k = 1..K (one episode each; the random trial is the first episodes)
     while not run.finished():
@@ -243,8 +246,8 @@ def train(env: gym.Env, config: Config, run) -> dict:
         metrics = {**model_metrics, **(controller.metrics() if use_model else {})}
         run.end_episode(episode_return, length, info.get("is_success"), metrics)
         if run.checkpoint_due():
-            run.save_checkpoint(_checkpoint(model, buffer, generator, trained_on))
-    run.save_checkpoint(_checkpoint(model, buffer, generator, trained_on))
+            run.save_checkpoint(_checkpoint(model, generator, trained_on), buffers={"data": buffer})
+    run.save_checkpoint(_checkpoint(model, generator, trained_on), buffers={"data": buffer})
     return {"model_trained_on": trained_on}
 
 
@@ -256,19 +259,17 @@ def _random_controller(action_space, generator: torch.Generator):
     return lambda: (low + (high - low) * torch.rand(low.shape[0], generator=generator)).numpy()
 
 
-def _checkpoint(model, buffer, generator, trained_on) -> dict[str, np.ndarray]:
+def _checkpoint(model, generator, trained_on) -> dict[str, np.ndarray]:
     arrays = {f"model.{k}": v.detach().numpy().copy() for k, v in model.state_dict().items()}
-    arrays.update(buffer.to_arrays())
     arrays["generator"] = generator.get_state().numpy()
     arrays["trained_on"] = np.array(trained_on)
     return arrays
 
 
-def _restore(arrays, model, buffer, generator) -> int:
+def _restore(arrays, model, generator) -> int:
     try:
         state = {k[len("model.") :]: torch.as_tensor(v) for k, v in arrays.items() if k.startswith("model.")}
         model.load_state_dict(state)
-        buffer.load_arrays(arrays)
         generator.set_state(torch.as_tensor(arrays["generator"]))
         return int(arrays["trained_on"])
     except (KeyError, RuntimeError, ValueError):

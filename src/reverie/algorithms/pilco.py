@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from reverie.algorithms.base import TinyRun, check_range, finite
+from reverie.data.replay import ReplayBuffer
 from reverie.envs.tasks import env_ids_with, task_info
 from reverie.envs.wrappers import ActionRepeat
 from reverie.errors import UserError
@@ -131,11 +132,15 @@ def train(env: gym.Env, config: Config, run) -> dict:
         in_dim + act_dim, obs_dim, config.max_points, config.subset, config.noise_floor, config.gp_iterations
     )
     controller = _make_controller(config, in_dim, act_dim, task, spec, generator)
-    obs_data, act_data, next_data = np.zeros((0, obs_dim)), np.zeros((0, act_dim)), np.zeros((0, obs_dim))
+    # one row per control period, in the task's units: (x, u, x') float64
+    data = ReplayBuffer(
+        {"obs": ((obs_dim,), np.float64), "act": ((act_dim,), np.float64), "next_obs": ((obs_dim,), np.float64)}
+    )
     trials = 0
     restored = run.restored_arrays()
     if restored is not None:
-        obs_data, act_data, next_data, trials = _restore(restored, model, controller, generator)
+        trials = _restore(restored, model, controller, generator)
+        run.restored_buffer("data", data)
 
     while not run.finished():
         metrics = {}
@@ -145,8 +150,8 @@ def train(env: gym.Env, config: Config, run) -> dict:
             run.phase("policy search", learning=True)
             # learn a probabilistic (GP) dynamics model, using all data: z_in, a -> x' - x
             started = time.perf_counter()
-            inputs = np.concatenate([_features(obs_data, spec), act_data], 1)
-            metrics.update(model.fit(inputs, next_data - obs_data))
+            inputs = np.concatenate([_features(data["obs"], spec), data["act"]], 1)
+            metrics.update(model.fit(inputs, data["next_obs"] - data["obs"]))
             metrics["time/model_fit_s"] = time.perf_counter() - started
             # model-based policy search: J(theta) = sum_t E[c(x_t)] by moment matching, dJ/dtheta by autograd
             started = time.perf_counter()
@@ -179,15 +184,14 @@ def train(env: gym.Env, config: Config, run) -> dict:
         if not ended:
             break
         if rows:
-            obs_data = np.concatenate([obs_data, np.stack([r[0] for r in rows])])
-            act_data = np.concatenate([act_data, np.stack([r[1] for r in rows])])
-            next_data = np.concatenate([next_data, np.stack([r[2] for r in rows])])
+            starts, actions, ends = zip(*rows, strict=True)
+            data.add_batch(obs=np.stack(starts), act=np.stack(actions), next_obs=np.stack(ends))
         trials += 1
         run.end_episode(episode_return, length, info.get("is_success"), metrics)
         if run.checkpoint_due():
-            run.save_checkpoint(_checkpoint(obs_data, act_data, next_data, trials, model, controller, generator))
-    run.save_checkpoint(_checkpoint(obs_data, act_data, next_data, trials, model, controller, generator))
-    return {"data_points": len(obs_data)}
+            run.save_checkpoint(_checkpoint(trials, model, controller, generator), buffers={"data": data})
+    run.save_checkpoint(_checkpoint(trials, model, controller, generator), buffers={"data": data})
+    return {"data_points": len(data)}
 
 
 def _optimise(controller, model, spec, m0, S0, config, in_dim, act_dim, task, generator):
@@ -223,8 +227,8 @@ def _optimise(controller, model, spec, m0, S0, config, in_dim, act_dim, task, ge
     return best_cost, evaluations
 
 
-def _checkpoint(obs, act, nxt, trials, model, controller, generator) -> dict[str, np.ndarray]:
-    arrays = {"obs": obs, "act": act, "next_obs": nxt, "trials": np.array(trials)}
+def _checkpoint(trials, model, controller, generator) -> dict[str, np.ndarray]:
+    arrays = {"trials": np.array(trials)}
     arrays.update({f"controller.{k}": v.detach().numpy().copy() for k, v in controller.state_dict().items()})
     arrays.update(model.hyper_arrays())
     arrays["generator"] = generator.get_state().numpy()
@@ -237,6 +241,6 @@ def _restore(arrays, model, controller, generator):
         controller.load_state_dict(state)
         model.load_hyper_arrays(arrays)
         generator.set_state(torch.as_tensor(arrays["generator"]))
-        return arrays["obs"], arrays["act"], arrays["next_obs"], int(arrays["trials"])
+        return int(arrays["trials"])
     except (KeyError, RuntimeError, ValueError):
         raise UserError("checkpoint does not fit this PILCO configuration (or is corrupt)") from None

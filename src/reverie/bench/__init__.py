@@ -29,6 +29,9 @@ SUITES: dict[str, SuiteEntry] = {
         "pilco_gps",
         "PILCO swing-ups beside PETS and SAC, policy step beside TorchRL's PILCO; GPS on 2-link arm, Reacher",
     ),
+    "buffer": SuiteEntry(
+        "buffer", "checkpoints of a 100,000-frame 3x64x64 uint8 replay buffer: bytes and time, chunks vs a full rewrite"
+    ),
     "cli": SuiteEntry(
         "startup", "the command line's first seconds: --help, list, a one-episode run, seed fan-out vs the companion"
     ),

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from reverie.data.dataset import TransitionData
 from reverie.models.dynamics import DynamicsModel, encode_actions
 
 __all__ = ["TrainConfig", "dataset_tensors", "encode_actions", "fit", "open_loop_error"]  # encode_actions: old home
@@ -30,21 +31,25 @@ class TrainConfig:
     open_loop_steps: int = 10  # horizon of the multi-step prediction error
 
 
-def dataset_tensors(model: DynamicsModel, buffer, n_discrete: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """All of ``buffer`` as model inputs [N, in_dim] and targets [N, out_dim] (not normalised)."""
-    obs, next_obs = torch.as_tensor(buffer["obs"]), torch.as_tensor(buffer["next_obs"])
-    act = encode_actions(torch.as_tensor(buffer["act"]), n_discrete)
-    reward, terminated = torch.as_tensor(buffer["reward"]), torch.as_tensor(buffer["terminated"])
+def dataset_tensors(
+    model: DynamicsModel, data: TransitionData, n_discrete: int | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """All of ``data`` as model inputs [N, in_dim] and targets [N, out_dim] (not normalised)."""
+    obs, next_obs = torch.as_tensor(data["obs"]), torch.as_tensor(data["next_obs"])
+    act = encode_actions(torch.as_tensor(data["act"]), n_discrete)
+    reward, terminated = torch.as_tensor(data["reward"]), torch.as_tensor(data["terminated"])
     return model.make_inputs(obs, act), model.make_targets(obs, next_obs, reward, terminated)
 
 
-def fit(model: DynamicsModel, buffer, config: TrainConfig, generator: torch.Generator, n_discrete=None) -> dict:
-    """One training round on everything in ``buffer``; returns ``model/*`` metrics.
+def fit(
+    model: DynamicsModel, data: TransitionData, config: TrainConfig, generator: torch.Generator, n_discrete=None
+) -> dict:
+    """One training round on all N transitions of ``data`` (e.g. a ReplayBuffer); returns ``model/*`` metrics.
 
     Normalisers are refitted to the training split; each member trains on its own bootstrap resample
     (drawn with replacement) so the members disagree where data are scarce.
     """
-    inputs, targets = dataset_tensors(model, buffer, n_discrete)
+    inputs, targets = dataset_tensors(model, data, n_discrete)
     finite = torch.isfinite(inputs).all(dim=1) & torch.isfinite(targets).all(dim=1)
     dropped = int((~finite).sum())  # a NaN row would poison the normalisers and every later prediction
     inputs, targets = inputs[finite], targets[finite]
@@ -114,25 +119,25 @@ def fit(model: DynamicsModel, buffer, config: TrainConfig, generator: torch.Gene
         model.elite_mask[torch.argsort(scores["mse"])[: config.num_elites]] = True
         metrics["model/val_mse"] = scores["mse"].mean().item()
         metrics["model/val_nll"] = scores["nll"].mean().item()
-    metrics["model/open_loop_error"] = open_loop_error(model, buffer, config.open_loop_steps, n_discrete)
+    metrics["model/open_loop_error"] = open_loop_error(model, data, config.open_loop_steps, n_discrete)
     return metrics
 
 
 @torch.no_grad()
-def open_loop_error(model: DynamicsModel, buffer, steps: int, n_discrete=None) -> float:
+def open_loop_error(model: DynamicsModel, data: TransitionData, steps: int, n_discrete=None) -> float:
     """Mean squared error of the ensemble's mean prediction rolled ``steps`` steps open loop along the
     most recent episode's real actions (the error that compounds when a planner looks ahead)."""
-    episodes = buffer.episodes()
+    episodes = data.episodes()
     if not episodes:
         return math.nan
     last = episodes[-1]
     horizon = min(steps, last.stop - last.start)
-    obs = torch.as_tensor(buffer["obs"][last.start : last.start + 1]).expand(model.ensemble_size, 1, -1)
+    obs = torch.as_tensor(data["obs"][last.start : last.start + 1]).expand(model.ensemble_size, 1, -1)
     errors = []
     for t in range(horizon):
         i = last.start + t
-        act = encode_actions(torch.as_tensor(buffer["act"][i : i + 1]), n_discrete).expand(model.ensemble_size, 1, -1)
+        act = encode_actions(torch.as_tensor(data["act"][i : i + 1]), n_discrete).expand(model.ensemble_size, 1, -1)
         obs, _, _ = model.predict(obs, act, sample=False)
-        real = torch.as_tensor(buffer["next_obs"][i])
+        real = torch.as_tensor(data["next_obs"][i])
         errors.append(((obs.mean(dim=0)[0] - real) ** 2).mean().item())
     return float(np.mean(errors))

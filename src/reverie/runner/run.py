@@ -11,9 +11,12 @@ from typing import NamedTuple
 
 import numpy as np
 
+from reverie.errors import UserError
+from reverie.runner.buffer_chunks import drop_overwritten, restore_rows, write_new_rows
 from reverie.runner.files import save_checkpoint
 
 CHECKPOINT_FILE = "checkpoints/latest.npz"
+BUFFER_FOLDER = "checkpoints/buffers"  # one folder of append-only chunks per buffer (runner/buffer_chunks.py)
 MIN_CHECKPOINT_GAP_S = 1.0
 # metrics.jsonl and TensorBoard are flushed at an episode's end once this long has passed since the last flush:
 # live curves for every run (a PETS episode is seconds to minutes), and no write per millisecond-long episode
@@ -39,7 +42,7 @@ class RunHandle:
         run_dir: the run directory (already holding config.json).
         seed: the run's seed.
         max_episodes, max_steps: the budget (None: unbounded; at least one is set).
-        env: the environment, for its cross-episode ``state_dict`` if it has one.
+        env: the environment, for its cross-episode ``state_dict`` if it has one (or None).
         checkpoint_every: episodes between checkpoints (one is also written every 30 s).
         progress: a ``reverie.runner.progress.RunProgress`` or None.
         restored: (arrays, meta) of the checkpoint to resume from, or None.
@@ -61,14 +64,17 @@ class RunHandle:
         self.evaluation, self._eval_env = evaluation, None
         self.eval_env_steps, self.eval_returns = [], []  # training env steps at each evaluation, its mean return
         self._restored_arrays = None
+        self._buffer_rows = {}  # buffer name -> rows committed by the last checkpoint (written or restored)
+        self.checkpoint_bytes = 0  # bytes the last save_checkpoint wrote (its chunks and latest.npz)
         metrics_path = self.run_dir / "metrics.jsonl"
         if restored is not None:
             self._restore(*restored, metrics_path)
         else:
             metrics_path.write_text("")
         self._metrics = open(metrics_path, "a")
-        if restored is None:  # a fresh start (or a restart with no checkpoint): no stale curves
+        if restored is None:  # a fresh start (or a restart with no checkpoint): no stale curves or chunks
             shutil.rmtree(self.run_dir / "tb", ignore_errors=True)
+            shutil.rmtree(self.run_dir / BUFFER_FOLDER, ignore_errors=True)
         # TensorBoard drops events at steps >= purge_step; the checkpoint includes the episode logged at env_steps
         self._tb = _tensorboard_writer(self.run_dir / "tb", purge_step=self.env_steps + 1 if restored else None)
         self._start = time.perf_counter()
@@ -180,7 +186,13 @@ class RunHandle:
             episodes_since >= self.checkpoint_every and seconds_since >= MIN_CHECKPOINT_GAP_S
         ) or seconds_since > 30.0
 
-    def save_checkpoint(self, arrays: dict[str, np.ndarray]) -> None:
+    def save_checkpoint(self, arrays: dict[str, np.ndarray], buffers: dict | None = None) -> None:
+        # a buffer's new rows go to a chunk first; the meta below commits them, so a crash in between is harmless
+        self.checkpoint_bytes = 0
+        for name, buffer in (buffers or {}).items():
+            committed, written = write_new_rows(self._buffer_folder(name), buffer, self._buffer_rows.get(name, 0))
+            self._buffer_rows[name] = committed
+            self.checkpoint_bytes += written
         self._metrics.flush()
         self._tb.flush()
         meta = {
@@ -194,12 +206,27 @@ class RunHandle:
             "eval": [self.eval_env_steps, self.eval_returns],
             "metrics_bytes": self._metrics.tell(),
             "env_state": _env_state(self.env),
+            "buffer_rows": self._buffer_rows,
         }
         save_checkpoint(self.run_dir / CHECKPOINT_FILE, arrays, meta)
+        self.checkpoint_bytes += (self.run_dir / CHECKPOINT_FILE).stat().st_size
+        for name, buffer in (buffers or {}).items():
+            drop_overwritten(self._buffer_folder(name), self._buffer_rows[name], buffer.capacity)
         self._last_ckpt_time, self._last_ckpt_episode = time.perf_counter(), len(self.lengths)
 
     def restored_arrays(self):
         return self._restored_arrays
+
+    def restored_buffer(self, name: str, buffer) -> bool:
+        if self._restored_arrays is None:
+            return False
+        if name not in self._buffer_rows:  # every save with this buffer records it, even with no rows yet
+            raise UserError(f"the checkpoint holds no buffer '{name}' (written by another version of reverie?)")
+        restore_rows(self._buffer_folder(name), buffer, self._buffer_rows[name])
+        return True
+
+    def _buffer_folder(self, name: str) -> Path:
+        return self.run_dir / BUFFER_FOLDER / name
 
     def _restore(self, arrays, meta, metrics_path: Path) -> None:
         self._restored_arrays = arrays
@@ -212,6 +239,7 @@ class RunHandle:
         if "warmup" in meta:
             self.phase_name, warmup, self.warmup_episodes = meta["warmup"]
             self.warmup = tuple(warmup) if warmup is not None else None
+        self._buffer_rows = {name: int(rows) for name, rows in meta.get("buffer_rows", {}).items()}
         with open(metrics_path, "a") as handle:  # drop rows logged after the checkpoint
             handle.truncate(int(meta["metrics_bytes"]))
         if meta.get("env_state") is not None:
@@ -238,6 +266,8 @@ class RunHandle:
 
 
 def _env_state(env):
+    if env is None:
+        return None
     getter = getattr(env.unwrapped, "state_dict", None)
     return getter() if callable(getter) else None
 
