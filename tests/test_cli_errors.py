@@ -100,3 +100,19 @@ def test_no_traceback_from_the_console_script(tmp_path):
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().count("\n") == 0 and "Discrete" in done.stderr
     assert not Path(tmp_path / "r" / "summary.json").exists()
+
+
+def test_bench_peers_must_name_a_directory(cli_error, tmp_path):
+    line = cli_error(["bench", "buffer", "--quick", "--peers", str(tmp_path / "missing"), "--out", str(tmp_path / "o")])
+    assert "--peers" in line and "no such directory" in line
+
+
+def test_the_peer_folders_come_from_the_option_or_the_checkout_not_the_package_location(tmp_path, monkeypatch):
+    from reverie.bench import peers
+
+    monkeypatch.delenv("REVERIE_PEERS", raising=False)
+    monkeypatch.chdir(tmp_path)  # outside any checkout: no default
+    monkeypatch.setattr(peers, "_chosen", {})
+    assert peers.checkout_root() is None and peers.peers_dir() is None
+    peers.use_peers(tmp_path)
+    assert peers.peers_dir() == tmp_path.resolve()

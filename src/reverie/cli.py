@@ -79,6 +79,9 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="fewer runs, for a fast look")
     bench.add_argument("--out", help="output directory (default bench-results/<suite>)")
     bench.add_argument("--quiet", action="store_true", help="no progress bar")
+    bench.add_argument(
+        "--peers", metavar="DIR", help="the shared peer scripts (default: ../shared/peers beside the checkout)"
+    )
 
     report = sub.add_parser("report", help="rebuild the report of a bench output or run directory")
     report.add_argument("dir")
@@ -152,6 +155,10 @@ def _bench(args) -> int:
         raise UserError(f"cannot write to output directory {out}: {error.strerror or error}") from None
     if args.runs is not None and args.runs < 1:
         raise UserError("--runs must be at least 1")
+    if args.peers:
+        from reverie.bench.peers import use_peers
+
+        use_peers(args.peers)
     results = run_suite(args.suite, runs=args.runs, quick=args.quick, show=not args.quiet, out=out)
     atomic_write_json(out / "results.json", results)
     report = write_suite_report(results, out)

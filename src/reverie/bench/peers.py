@@ -1,6 +1,11 @@
-"""Running the peer libraries (mbrl-lib, Stable-Baselines3) from ``../shared/peers/`` in their own
-virtual environments, so a ratio is measured on one machine in one benchmark run. A peer that is not
-installed is reported as not measured; nothing here installs anything."""
+"""Running the peer libraries (mbrl-lib, Stable-Baselines3, TorchRL) in their own virtual environments, so a ratio
+is measured on one machine in one benchmark run. A peer that is not installed is reported as not measured;
+nothing here installs anything.
+
+Where the peer scripts are is the user's to say, not the package's to find from its own location (an installed
+package has no checkout around it): ``reverie bench SUITE --peers DIR`` (or $REVERIE_PEERS) names the shared peer
+scripts, and the default, when the command runs from a reverie checkout, is ``../shared/peers`` beside it.
+reverie's own peer wrappers are the checkout's ``benchmarks/peers`` (``local_peers``)."""
 
 from __future__ import annotations
 
@@ -10,20 +15,46 @@ import subprocess
 import time
 from pathlib import Path
 
-# reverie's own peer wrappers (benchmarks/peers/ in a checkout); absolute, so run_peer joins it as is
-LOCAL_PEERS = Path(__file__).resolve().parents[3] / "benchmarks" / "peers"
+_chosen: dict[str, Path] = {}  # set by use_peers (the --peers option)
+
+
+def use_peers(folder) -> None:
+    """Take the shared peer scripts from ``folder`` (``--peers DIR``) for the rest of this process."""
+    folder = Path(folder).resolve()
+    if not folder.is_dir():
+        from reverie.errors import UserError
+
+        raise UserError(f"--peers {folder}: no such directory")
+    _chosen["peers"] = folder
+
+
+def checkout_root(start: Path | None = None) -> Path | None:
+    """The reverie checkout that holds the working directory (or ``start``), if any."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        project = folder / "pyproject.toml"
+        if project.exists() and 'name = "reverie"' in project.read_text():
+            return folder
+    return None
 
 
 def peers_dir() -> Path | None:
-    """The shared peer scripts: $REVERIE_PEERS, or ``shared/peers`` beside the repository."""
+    """The shared peer scripts: ``--peers DIR``, else $REVERIE_PEERS, else ``../shared/peers`` beside the checkout
+    the command runs in; None when there is none."""
+    if "peers" in _chosen:
+        return _chosen["peers"]
     if os.environ.get("REVERIE_PEERS"):
         return Path(os.environ["REVERIE_PEERS"])
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent.parent / "shared" / "peers"
-        if (parent / "pyproject.toml").exists() and candidate.is_dir():
-            return candidate
-    return None
+    root = checkout_root()
+    candidate = root.parent / "shared" / "peers" if root is not None else None
+    return candidate if candidate is not None and candidate.is_dir() else None
+
+
+def local_peers() -> Path:
+    """reverie's own peer wrappers: the checkout's ``benchmarks/peers`` (absolute; a missing one makes every peer
+    that needs it 'not installed')."""
+    root = checkout_root()
+    return (root / "benchmarks" / "peers") if root is not None else Path("benchmarks/peers").resolve()
 
 
 def peer_python(name: str) -> Path | None:

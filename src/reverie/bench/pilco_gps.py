@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from reverie.bench.checks import check
-from reverie.bench.peers import LOCAL_PEERS, run_peer
+from reverie.bench.peers import local_peers, run_peer
 from reverie.bench.stats import mean_band
 from reverie.envs.tasks import task_info
 from reverie.models.controllers import RBFController
@@ -171,7 +171,8 @@ def swingup(out: Path, name: str, env_id: str, seeds, trials: int, target: int, 
         checks.append(check(f"{name}: PETS / PILCO median interaction s to success", ratio, ratio_target(pets_s), True))
         facts[f"pets_{name}_interaction_s"] = pets_s
         series[f"reverie PETS (iCEM, {len(pets)} seeds)"] = _returns(pets, trials)
-        script, label = str(LOCAL_PEERS / "sb3_reverie_env.py"), f"{name}: SAC / PILCO median interaction s to success"
+        script = str(local_peers() / "sb3_reverie_env.py")
+        label = f"{name}: SAC / PILCO median interaction s to success"
         sac = [run_peer("sb3", script, [env_id, str(SAC_STEPS), str(s)], 7200, out / f"peers/sac-{name}-{s}.json")
                for s in range(PEER_SEEDS)]  # fmt: skip
         error = next((p["error"] for p in sac if p["error"]), None)
@@ -211,7 +212,7 @@ def inverted(out: Path, seeds, episodes: int, peers: bool) -> tuple[list, dict]:
     }
     if not peers:
         return checks, facts
-    script, theirs = str(LOCAL_PEERS / "torchrl_pilco.py"), {}
+    script, theirs = str(local_peers() / "torchrl_pilco.py"), {}
     for points in POINTS:  # 4 policy steps each, the first (warm-up) left out of the median
         result = run_peer(
             "torchrl", script, ["step-cost", str(points), "4"], 3600, out / f"peers/torchrl-{points}.json"

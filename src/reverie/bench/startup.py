@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from reverie.bench.checks import check
-from reverie.bench.peers import LOCAL_PEERS, run_peer
+from reverie.bench.peers import local_peers, run_peer
 from reverie.runner.files import read_json
 from reverie.runner.progress import RunProgress
 
@@ -75,7 +75,7 @@ def companion(seeds: int, out: Path) -> dict:
     checkout = os.environ.get("REVERIE_COMPANION")
     if not checkout or not (Path(checkout) / "chapter08" / "maze.py").exists():
         return {"error": "companion code not found (set REVERIE_COMPANION to a checkout; see docs/cli.md)"}
-    script = str(LOCAL_PEERS / "companion_fig8_2.py")
+    script = str(local_peers() / "companion_fig8_2.py")
     result = run_peer("companion", script, [checkout, str(seeds)], 3600, out / f"peers/companion-{seeds}.json")
     return {"error": result["error"], "wall_s": result["wall_s"], "rows": result["rows"]}
 
