@@ -274,3 +274,17 @@ def _restore(arrays, model, generator) -> int:
         return int(arrays["trained_on"])
     except (KeyError, RuntimeError, ValueError):
         raise UserError("checkpoint does not fit this PETS configuration (or is corrupt)") from None
+
+
+def evaluation_flops(env: gym.Env, config: Config) -> int:
+    """FLOPs of one model evaluation (one particle, one step, one member) of the model ``train`` would build for
+    ``env`` and ``config``: the figure behind the pets suite's fraction of the machine's matmul rate."""
+    discrete = isinstance(env.action_space, gym.spaces.Discrete)
+    act_dim = int(env.action_space.n) if discrete else env.action_space.shape[0]
+    known = task_info(env.spec.id if env.spec is not None else "")
+    model = DynamicsModel(
+        env.observation_space.shape[0], act_dim, known.reward_fn() is None, known.termination_fn() is None,
+        ensemble_size=config.ensemble_size, hidden_size=config.hidden_size, num_layers=config.num_layers,
+        probabilistic=config.probabilistic,
+    )  # fmt: skip
+    return model.ensemble.flops_per_row()

@@ -18,12 +18,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from reverie.algorithms import algorithm_config, get_algorithm
 from reverie.bench.checks import check
 from reverie.bench.peers import run_peer
 from reverie.bench.stats import mean_band, on_step_grid, steps_to_threshold
 from reverie.runner.progress import RunProgress
 from reverie.runner.spec import RunSpec
-from reverie.runner.train import start_seeds
+from reverie.runner.train import make_env, start_seeds
 
 # PETS with the iCEM planner (Pinneri et al. 2020) and 5 particles: ~14x fewer model evaluations per step
 # than mbrl-lib's tutorial settings (CEM 500 x 5, 20 particles), which this suite compares it against.
@@ -124,7 +125,8 @@ def cartpole(out: Path, seeds, trials: int, gflops: float) -> tuple[list, dict, 
     checks.append(check("cartpole: peak memory of a run (MB)", memory, "< 1500", memory < 1500))
     wall = float(np.median([r["summary"]["wall_s"] / max(r["planned_steps"], 1) for r in runs]))
     evals = float(np.median([t["planner/model_evals_per_s"] for r in runs for t in r["trials"]]))
-    flops_per_eval = 2 * (6 * 200 + 2 * 200 * 200 + 200 * 8)  # one particle through one 3x200 member
+    pets = get_algorithm("pets")
+    flops_per_eval = pets.evaluation_flops(make_env(CARTPOLE, {}), algorithm_config("pets", FAST))
     facts = {
         "cartpole_s_per_step": round(wall, 4),
         "planner_model_evals_per_s": round(evals),

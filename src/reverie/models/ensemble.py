@@ -53,6 +53,11 @@ class GaussianEnsemble(nn.Module):
             self.max_logvar = nn.Parameter(torch.full((1, 1, out_dim), 0.5))
             self.min_logvar = nn.Parameter(torch.full((1, 1, out_dim), -10.0))
 
+    def flops_per_row(self) -> int:
+        """Floating-point operations of the matrix products for one input row through one member (2 per
+        multiply-add; activations and the variance bounds, a few per unit, are left out)."""
+        return sum(2 * layer.weight.shape[1] * layer.weight.shape[2] for layer in self.net if hasattr(layer, "weight"))
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """x [E, B, in_dim] -> mean [E, B, out_dim], log-variance [E, B, out_dim] (None if deterministic)."""
         out = self.net(x)
