@@ -93,6 +93,39 @@ def check_env(env: gym.Env, algo: str = NAME) -> None:
         raise UserError(f"{algo} has no PILCO cost for {env_id}; known: {', '.join(env_ids_with('pilco'))}")
 
 
+def _problem(env: gym.Env):
+    """The policy-search problem of ``env``'s PILCO task, in the model's units: (task, RolloutSpec, start mean m0
+    [D], start covariance S0 [D, D])."""
+    task = task_info(env.spec.id).pilco_task().in_model_units()
+    low, high = (torch.as_tensor(b, dtype=torch.float64) for b in (env.action_space.low, env.action_space.high))
+    spec = RolloutSpec(
+        list(task.angles), low, high, torch.as_tensor(task.z_target()), torch.as_tensor(task.Q) / task.width**2
+    )
+    m0 = torch.tensor(task.start_mean, dtype=torch.float64)
+    return task, spec, m0, torch.diag(torch.tensor(task.start_std, dtype=torch.float64) ** 2)
+
+
+def time_policy_step(env: gym.Env, config: Config, points: int, repeats: int = 4) -> dict:
+    """Seconds (wall, CPU) of one policy-search step as ``train`` takes it on ``env``: the analytic rollout over
+    ``config.planning_horizon`` steps and its backward, through a GP of ``points`` points (fitted to random data:
+    the cost depends on the sizes only) and the controller ``config`` asks for. Of ``repeats`` steps the first
+    (warm-up) is left out and the median of the rest is returned; run it in a fresh process for its peak memory."""
+    task, spec, m0, S0 = _problem(env)
+    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    in_dim, rng = len(spec.input_dims(obs_dim)), np.random.default_rng(0)
+    model = GPModel(in_dim + act_dim, obs_dim, points, config.subset, config.noise_floor, config.gp_iterations)
+    model.fit(rng.normal(size=(points, in_dim + act_dim)), 0.1 * rng.normal(size=(points, obs_dim)))
+    controller = _make_controller(config, in_dim, act_dim, task, spec, torch.Generator().manual_seed(0))
+    wall, cpu = [], []
+    for _ in range(repeats):
+        started, started_cpu = time.perf_counter(), time.process_time()
+        controller.zero_grad()
+        rollout(m0, S0, controller, model, spec, config.planning_horizon)[0].sum().backward()
+        wall.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - started_cpu)
+    return {"wall_s": float(np.median(wall[1:] or wall)), "cpu_s": float(np.median(cpu[1:] or cpu))}
+
+
 def _make_controller(config, in_dim, out_dim, task, spec, generator):
     if config.controller == "linear":
         return LinearController(in_dim, out_dim, generator)
@@ -117,15 +150,10 @@ def train(env: gym.Env, config: Config, run) -> dict:
     # the task's control period: one decision, one model transition, is action_repeat env steps, each one counted
     env = ActionRepeat(env, in_env_units.action_repeat, run.steps_left)
     scale = in_env_units.scale()  # PILCO models, plans and stores obs / scale (the task's units)
-    task = in_env_units.in_model_units()
+    task, spec, m0, S0 = _problem(env)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
-    low, high = (torch.as_tensor(b, dtype=torch.float64) for b in (env.action_space.low, env.action_space.high))
-    spec = RolloutSpec(
-        list(task.angles), low, high, torch.as_tensor(task.z_target()), torch.as_tensor(task.Q) / task.width**2
-    )
+    low, high = spec.low, spec.high
     in_dim = len(spec.input_dims(obs_dim))
-    m0 = torch.tensor(task.start_mean, dtype=torch.float64)
-    S0 = torch.diag(torch.tensor(task.start_std, dtype=torch.float64) ** 2)
     generator = torch.Generator().manual_seed(run.seed)
     torch.manual_seed(run.seed)
     model = GPModel(

@@ -18,23 +18,19 @@ from __future__ import annotations
 
 import json
 import resource
-import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from reverie.algorithms import algorithm_config, get_algorithm
 from reverie.bench.checks import check
 from reverie.bench.peers import local_peers, run_peer
 from reverie.bench.stats import mean_band
-from reverie.envs.tasks import task_info
-from reverie.models.controllers import RBFController
-from reverie.models.gp import GPModel
-from reverie.planners.moment_rollout import RolloutSpec, rollout
 from reverie.runner.progress import RunProgress
 from reverie.runner.spec import RunSpec
-from reverie.runner.train import start_seeds
+from reverie.runner.train import make_env, start_seeds
 
 CARTPOLE, PENDULUM, ARM = "reverie/PilcoCartPole-v0", "reverie/PendulumSwingUp-v0", "reverie/TwoLinkArm-v0"
 REACHER = "reverie/ReacherTargets-v0"  # MuJoCo's Reacher-v5 with targets
@@ -106,38 +102,18 @@ def _runs(out: Path, algo: str, env_id: str, seeds, episodes: int, sets=None, *,
     return start_seeds(spec, seeds, 2, show=False, reuse=True)
 
 
-def policy_step_cost(points: int, env_id: str = CARTPOLE, centres: int = 50, repeats: int = 4) -> dict:
-    """Seconds (wall, CPU) of one 40-step analytic rollout + backward at ``points`` GP points on ``env_id``'s sizes,
-    and this process's peak memory (MB); run it in a fresh process (ru_maxrss is a high-water mark). Random data of
-    the right scale: the cost depends on the sizes only. Of ``repeats`` steps the first (warm-up) is left out and
-    the median of the rest is returned, as for TorchRL's steps."""
+def policy_step_cost(points: int, env_id: str = CARTPOLE, centres: int = 50) -> dict:
+    """PILCO's own timing of one policy step (``pilco.time_policy_step``: a 40-step analytic rollout + backward) at
+    ``points`` GP points on ``env_id``, RBF with ``centres`` centres, and this process's peak memory (MB); run it
+    in a fresh process (ru_maxrss is a high-water mark)."""
     torch.set_num_threads(1)
-    task, rng, f64 = task_info(env_id).pilco_task(), np.random.default_rng(0), torch.float64
-    one = torch.ones(1, dtype=f64)
-    W = torch.as_tensor(task.Q) / task.width**2
-    spec = RolloutSpec(list(task.angles), -one, one, torch.as_tensor(task.z_target()), W)
-    dim = len(task.start_mean)
-    in_dim = len(spec.input_dims(dim))
-    gp = GPModel(in_dim + 1, dim, max_points=points, iterations=5)
-    gp.fit(rng.normal(size=(points, in_dim + 1)), 0.1 * rng.normal(size=(points, dim)))
-    zero, eye, generator = (
-        torch.zeros(in_dim, dtype=f64),
-        torch.eye(in_dim, dtype=f64),
-        torch.Generator().manual_seed(0),
-    )
-    ctrl = RBFController(in_dim, 1, centres, zero, 0.1 * eye, generator)
-    m0, S0 = torch.tensor(task.start_mean, dtype=f64), torch.diag(torch.tensor(task.start_std, dtype=f64) ** 2)
-    wall, cpu = [], []
-    for _ in range(repeats):
-        started, started_cpu = time.perf_counter(), time.process_time()
-        ctrl.zero_grad()
-        rollout(m0, S0, ctrl, gp, spec, 40)[0].sum().backward()
-        wall.append(time.perf_counter() - started)
-        cpu.append(time.process_time() - started_cpu)
+    pilco = get_algorithm("pilco")
+    config = algorithm_config("pilco", {"num_centres": centres, "planning_horizon": 40, "gp_iterations": 5})
+    env = make_env(env_id, INVERTED_KWARGS if env_id == INVERTED else {})
+    cost = pilco.time_policy_step(env, config, points)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    # the same rule as for TorchRL's steps: the first (warm-up) left out, the median of the rest
-    wall_s, cpu_s = float(np.median(wall[1:] or wall)), float(np.median(cpu[1:] or cpu))
-    return {"points": points, "wall_s": round(wall_s, 4), "cpu_s": round(cpu_s, 4), "peak_mb": round(peak, 1)}
+    return {"points": points, "wall_s": round(cost["wall_s"], 4), "cpu_s": round(cost["cpu_s"], 4),
+            "peak_mb": round(peak, 1)}  # fmt: skip
 
 
 def _step_costs(env_id: str, centres: int) -> list[dict]:
