@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from reverie.algorithms.base import TinyRun, check_range, finite
+from reverie.algorithms.episode import Episode
 from reverie.data.replay import ReplayBuffer
 from reverie.envs.tasks import env_ids_with, task_info
 from reverie.envs.wrappers import ActionRepeat
@@ -189,35 +190,26 @@ def train(env: gym.Env, config: Config, run) -> dict:
             metrics["time/policy_opt_s"] = time.perf_counter() - started
             metrics["time/policy_step_s"] = metrics["time/policy_opt_s"] / max(evaluations, 1)
         # apply pi* to the system (a random controller before the first model) and record data
-        obs, _ = env.reset(seed=run.episode_seed())
-        episode_return, length, ended, info, rows = 0.0, 0, False, {}, []
-        while not ended and not run.out_of_steps():
+        episode, rows = Episode(env, run, lambda obs: finite(obs, "observation")), []
+        while episode.running:
             if trials < config.random_trials:
                 action = (low + (high - low) * torch.rand(act_dim, generator=generator, dtype=torch.float64)).numpy()
             else:
                 with torch.no_grad():
-                    z = torch.as_tensor(_features(np.asarray(obs, dtype=np.float64)[None] / scale, spec))
+                    z = torch.as_tensor(_features(episode.obs[None] / scale, spec))
                     u = controller(z)[0]
                     action = ((high + low) / 2 + (high - low) / 2 * torch.sin(u)).numpy()
-            start = np.asarray(obs, dtype=np.float64) / scale
-            next_obs, _, terminated, truncated, info = env.step(action.astype(env.action_space.dtype))
-            for reward in info["step_rewards"]:  # every env step counts against the budget
-                finite(reward, "reward")
-                run.count_step(float(reward))
-                episode_return += float(reward)
-            length, ended = length + info["repeat_steps"], terminated or truncated
-            obs = finite(next_obs, "observation")
-            if info["repeat_steps"] == task.action_repeat:  # a period cut short (episode end, budget) is no transition
-                rows.append((start, action, np.asarray(obs, dtype=np.float64) / scale))
-        if not ended:
+            start = episode.obs / scale
+            episode.step(action.astype(env.action_space.dtype))
+            if episode.info["repeat_steps"] == task.action_repeat:  # a period cut short (end, budget): no transition
+                rows.append((start, action, episode.obs / scale))
+        if not episode.ended:
             break
         if rows:
             starts, actions, ends = zip(*rows, strict=True)
             data.add_batch(obs=np.stack(starts), act=np.stack(actions), next_obs=np.stack(ends))
         trials += 1
-        run.end_episode(episode_return, length, info.get("is_success"), metrics)
-        if run.checkpoint_due():
-            run.save_checkpoint(_checkpoint(trials, model, controller, generator), buffers={"data": data})
+        episode.finish(metrics, lambda done=trials: (_checkpoint(done, model, controller, generator), {"data": data}))
     run.save_checkpoint(_checkpoint(trials, model, controller, generator), buffers={"data": data})
     return {"data_points": len(data)}
 
