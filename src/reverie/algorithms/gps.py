@@ -26,11 +26,13 @@ import numpy as np
 import torch
 
 from reverie.algorithms.base import TinyRun, check_range, finite
+from reverie.algorithms.episode import Episode
 from reverie.data.replay import ReplayBuffer
 from reverie.envs.tasks import env_ids_with, task_info
 from reverie.errors import UserError
 from reverie.learners.policy_regression import GaussianMLPPolicy, fit_to_teachers, linearise
 from reverie.models.linear_gaussian import GMMPrior, fit_dynamics
+from reverie.packing import pack, unpack
 from reverie.planners.lqg import (
     LinearGaussianPolicy,
     expected_cost,
@@ -133,21 +135,21 @@ def train(env: gym.Env, config: Config, run) -> dict:
     if restored is not None:
         state = _restore(restored, policy, state)
         run.restored_buffer("samples", history)
-    while state["iteration"] < config.iterations and not run.finished():
+    while state.iteration < config.iterations and not run.finished():
         started = time.perf_counter()
         # run each local controller p_i N times (the first iteration: a noisy zero-mean controller)
         samples = _collect(env, run, targets, state, n)
         if samples is None:  # the budget ran out mid-iteration: that iteration is dropped
             break
         _iterate(config, state, history, policy, cost, *samples, run.seed)
-        state["time"], state["iteration"] = time.perf_counter() - started, state["iteration"] + 1
+        state.time, state.iteration = time.perf_counter() - started, state.iteration + 1
         run.evaluate(lambda obs: policy.act(obs).astype(np.float32))  # the network alone, when --eval-every is due
         run.save_checkpoint(_checkpoint(policy, state), buffers={"samples": history})
     # the network alone, without noise, on the training targets and on targets between them
     train_rate, train_dist = _evaluate(env, policy, targets, config.eval_episodes, run.seed)
     held_rate, held_dist = _evaluate(env, policy, env.unwrapped.HELDOUT_TARGETS, config.eval_episodes, run.seed)
     return {
-        "gps_iterations": int(state["iteration"]),
+        "gps_iterations": int(state.iteration),
         "eval_success_rate": (train_rate + held_rate) / 2,
         "eval_success_rate_train": train_rate,
         "eval_success_rate_heldout": held_rate,
@@ -156,14 +158,14 @@ def train(env: gym.Env, config: Config, run) -> dict:
     }
 
 
-def _collect(env, run, targets, state: dict, n: int):
+def _collect(env, run, targets, state: GPSState, n: int):
     """N episodes per condition from the local controllers: (x [M, N, T, dX], u [M, N, T, dU]), or None."""
-    teacher = LinearGaussianPolicy(state["K"], state["k"], state["cov"])
+    teacher = LinearGaussianPolicy(state.K, state.k, state.cov)
     x, u = [], []
     for i, target in enumerate(targets):
         for _ in range(n):
-            logged = {"policy/kl": state["kl"][i], "policy/eta": state["eta"][i]} if state["iteration"] else {}
-            logged.update({"policy/step_size": float(state["step_size"]), "time/iteration_s": state["time"]})
+            logged = {"policy/kl": state.kl[i], "policy/eta": state.eta[i]} if state.iteration else {}
+            logged.update({"policy/step_size": float(state.step_size), "time/iteration_s": state.time})
             rollout = None if run.finished() else _sample(env, run, target, teacher, i, logged)
             if rollout is None:
                 return None
@@ -173,10 +175,10 @@ def _collect(env, run, targets, state: dict, n: int):
     return np.reshape(x, (*shape, -1)), np.reshape(u, (*shape, -1))
 
 
-def _iterate(config: Config, state: dict, history: ReplayBuffer, policy, cost, x, u, seed: int) -> None:
+def _iterate(config: Config, state: GPSState, history: ReplayBuffer, policy, cost, x, u, seed: int) -> None:
     """One GPS iteration on samples x [M, N, T, dX], u [M, N, T, dU]: dynamics, C-step, S-step, step size."""
     conditions, _, steps, dx = x.shape
-    k = int(state["iteration"])
+    k = int(state.iteration)
     # fit p(x'|x, u) per time step, with a GMM prior over the transitions of the last few iterations
     history.add_batch(obs=x.reshape(-1, dx), act=u.reshape(-1, u.shape[-1]))  # a ring of prior_window iterations
     hx, hu = history["obs"].reshape(-1, steps, dx), history["act"].reshape(-1, steps, u.shape[-1])
@@ -187,7 +189,7 @@ def _iterate(config: Config, state: dict, history: ReplayBuffer, policy, cost, x
     expansion = _stack([quadratic_expansion(cost, x[i], u[i]) for i in range(conditions)])
     generator = torch.Generator().manual_seed(seed * 1000 + k)
     if k == 0:  # the network first imitates the initial controller, so there is a global policy to linearise
-        _s_step(config, policy, x, LinearGaussianPolicy(state["K"], state["k"], state["cov"]), generator)
+        _s_step(config, policy, x, LinearGaussianPolicy(state.K, state.k, state.cov), generator)
     # linearise pi_theta around the samples: the centre of the C-step's KL ball
     K_bar, k_bar = linearise(policy, x.transpose(0, 2, 1, 3))  # [M, T, dU, dX], [M, T, dU]
     variance = policy.variance.numpy()
@@ -196,14 +198,12 @@ def _iterate(config: Config, state: dict, history: ReplayBuffer, policy, cost, x
     # adjust epsilon: did the network improve as much as the last C-step predicted?
     if k > 0:
         bounds = (config.min_step_size, config.max_step_size)
-        state["step_size"] = step_multiplier(
-            state["prev_nn"], state["prev_predicted"], nn_cost, state["step_size"], *bounds
-        )
+        state.step_size = step_multiplier(state.prev_nn, state.prev_predicted, nn_cost, state.step_size, *bounds)
     # C-step: LQG towards low cost, within KL <= epsilon of the linearised network
-    epsilon = np.full(conditions, config.kl_step * float(state["step_size"]) * steps)
-    teacher, eta, kl = kl_constrained_update(expansion, dynamics, nn_linear, epsilon, state["eta"])
-    state.update(K=teacher.K, k=teacher.k, cov=teacher.cov, eta=eta, kl=kl)
-    state["prev_nn"], state["prev_predicted"] = nn_cost, expected_cost(expansion, *forward(teacher, dynamics)).mean()
+    epsilon = np.full(conditions, config.kl_step * float(state.step_size) * steps)
+    teacher, eta, kl = kl_constrained_update(expansion, dynamics, nn_linear, epsilon, state.eta)
+    state.K, state.k, state.cov, state.eta, state.kl = teacher.K, teacher.k, teacher.cov, eta, kl
+    state.prev_nn, state.prev_predicted = nn_cost, expected_cost(expansion, *forward(teacher, dynamics)).mean()
     # S-step: the network imitates the new controllers at the sampled states
     _s_step(config, policy, x, teacher, generator)
 
@@ -226,28 +226,26 @@ def _s_step(config: Config, policy, x, teacher: LinearGaussianPolicy, generator)
 
 def _sample(env, run, target, teacher: LinearGaussianPolicy, i: int, logged: dict):
     """One episode of controller i; returns (x [T, dX], executed u [T, dU]) or None when the budget ran out."""
-    seed = run.episode_seed()
-    rng = np.random.default_rng([seed, 1])  # exploration noise, a function of the episode: resumes replay it
-    obs, _ = env.reset(seed=seed, options={"target": target})
+    rng = np.random.default_rng(
+        [run.episode_seed(), 1]
+    )  # exploration noise, a function of the episode: resumes replay it
+    episode = Episode(env, run, lambda obs: finite(obs, "observation"), options={"target": target})
     steps, du = teacher.k.shape[1:]
-    xs, us, episode_return = [], [], 0.0
+    xs, us = [], []
     for t in range(steps):
-        obs = finite(obs, "observation")
+        obs = episode.obs
         action = (
             teacher.K[i, t] @ obs + teacher.k[i, t] + np.linalg.cholesky(teacher.cov[i, t]) @ rng.standard_normal(du)
         )
         action = np.clip(action, env.action_space.low, env.action_space.high)  # the model learns what was executed
-        next_obs, reward, terminated, truncated, info = env.step(action.astype(np.float32))
-        run.count_step(float(reward))
-        episode_return += float(reward)
+        episode.step(action.astype(np.float32))
         xs.append(obs)
         us.append(action)
-        if terminated or (truncated and t < steps - 1):
+        if episode.terminated or (episode.truncated and t < steps - 1):
             raise UserError("gps needs fixed-length episodes; the env ended one early")
         if run.out_of_steps() and t < steps - 1:
             return None
-        obs = next_obs
-    run.end_episode(episode_return, steps, info.get("is_success"), logged)
+    episode.finish(logged)
     return np.array(xs), np.array(us)
 
 
@@ -264,29 +262,37 @@ def _evaluate(env, policy, targets, episodes: int, seed: int) -> tuple[float, fl
     return float(np.mean(successes)), float(np.mean(distances))
 
 
-def _initial_state(config: Config, conditions: int, steps: int, dx: int, du: int) -> dict:
-    return {
-        "iteration": 0, "step_size": 1.0, "time": 0.0, "prev_nn": 0.0, "prev_predicted": 0.0,
-        "K": np.zeros((conditions, steps, du, dx)), "k": np.zeros((conditions, steps, du)),
-        "cov": np.broadcast_to(config.init_noise**2 * np.eye(du), (conditions, steps, du, du)).copy(),
-        "eta": np.ones(conditions), "kl": np.zeros(conditions),
-    }  # fmt: skip
+@dataclass
+class GPSState:
+    """What GPS carries from one iteration to the next (checkpointed with ``packing.pack``)."""
+
+    iteration: int  # iterations finished
+    step_size: float  # the multiplier on kl_step (adjusted from the improvement the last C-step predicted)
+    time: float  # seconds of the last iteration
+    prev_nn: float  # the linearised network's expected cost at the last iteration
+    prev_predicted: float  # the cost the last C-step predicted for its controllers
+    K: np.ndarray  # local controllers' gains [M, T, dU, dX]
+    k: np.ndarray  # and offsets [M, T, dU]
+    cov: np.ndarray  # and noise covariances [M, T, dU, dU]
+    eta: np.ndarray  # the C-step's Lagrange multipliers [M]
+    kl: np.ndarray  # the KL each C-step reached [M]
 
 
-def _checkpoint(policy, state: dict) -> dict[str, np.ndarray]:
-    arrays = {f"policy.{k}": v.detach().numpy().copy() for k, v in policy.state_dict().items()}
-    arrays.update({f"gps.{k}": np.asarray(v) for k, v in state.items()})
-    return arrays
+def _initial_state(config: Config, conditions: int, steps: int, dx: int, du: int) -> GPSState:
+    return GPSState(
+        iteration=0, step_size=1.0, time=0.0, prev_nn=0.0, prev_predicted=0.0,
+        K=np.zeros((conditions, steps, du, dx)), k=np.zeros((conditions, steps, du)),
+        cov=np.broadcast_to(config.init_noise**2 * np.eye(du), (conditions, steps, du, du)).copy(),
+        eta=np.ones(conditions), kl=np.zeros(conditions),
+    )  # fmt: skip
 
 
-def _restore(arrays, policy, state: dict) -> dict:
-    try:
-        policy.load_state_dict({k[7:]: torch.as_tensor(v) for k, v in arrays.items() if k.startswith("policy.")})
-        restored = {k: arrays[f"gps.{k}"] for k in state}
-        for key in ("iteration", "step_size", "time", "prev_nn", "prev_predicted"):
-            restored[key] = restored[key].item()
-        if any(np.shape(restored[k]) != np.shape(state[k]) for k in ("K", "k", "cov", "eta")):
-            raise ValueError
-        return restored
-    except (KeyError, RuntimeError, ValueError):
-        raise UserError("checkpoint does not fit this GPS configuration (or is corrupt)") from None
+def _checkpoint(policy, state: GPSState) -> dict[str, np.ndarray]:
+    return pack(policy=policy, gps=state)
+
+
+def _restore(arrays, policy, state: GPSState) -> GPSState:
+    restored = unpack(arrays, policy=policy, gps=GPSState)["gps"]
+    if any(np.shape(getattr(restored, k)) != np.shape(getattr(state, k)) for k in ("K", "k", "cov", "eta")):
+        raise UserError("checkpoint does not fit this GPS configuration (or is corrupt)")
+    return restored
