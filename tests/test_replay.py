@@ -88,7 +88,7 @@ def test_transition_fields_match_what_fit_reads():
 def run_handle(run_dir, restored=None):
     run_dir.mkdir(exist_ok=True)
     (run_dir / "checkpoints").mkdir(exist_ok=True)
-    return RunHandle(run_dir, 0, None, None, env=None, restored=restored)
+    return RunHandle(run_dir, 0, max_episodes=None, max_steps=None, env=None, restored=restored)
 
 
 def chunks(run_dir, name="data"):

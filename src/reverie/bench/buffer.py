@@ -70,7 +70,7 @@ def _run(size: int, new: int, repeats: int, scratch: Path, progress) -> dict:
     for _ in range(size // 1000 or 1):
         buffer.add_batch(**frames(rng, min(1000, size)))
     (scratch / "checkpoints").mkdir(parents=True)
-    run = RunHandle(scratch, 0, None, None, env=None)
+    run = RunHandle(scratch, 0, max_episodes=None, max_steps=None, env=None)
     progress.advance(1)
     progress.show("first checkpoint (every row)")
     started = time.perf_counter()
@@ -96,9 +96,9 @@ def _run(size: int, new: int, repeats: int, scratch: Path, progress) -> dict:
     del everything
     restored = ReplayBuffer(FIELDS, capacity=size)
     started = time.perf_counter()
-    RunHandle(scratch, 0, None, None, env=None, restored=load_checkpoint(scratch / CHECKPOINT_FILE)).restored_buffer(
-        "data", restored
-    )
+    RunHandle(
+        scratch, 0, max_episodes=None, max_steps=None, env=None, restored=load_checkpoint(scratch / CHECKPOINT_FILE)
+    ).restored_buffer("data", restored)
     restore_s = time.perf_counter() - started
     same = restored.inserted == buffer.inserted and all(np.array_equal(restored[k], buffer[k]) for k in FIELDS)
     progress.advance(1)
