@@ -17,8 +17,8 @@ def episodes_until_greedy_path(algo: str, overrides: dict, seeds) -> np.ndarray:
     maze = gym.make("reverie/DynaMaze-v0").unwrapped
     module = get_algorithm(algo)
     lengths, _, _ = simulate_tabular(
-        module.NAME, module.Config(**overrides).params(), 54, 4, list(seeds), 0.1, maze.transition_table(),
-        maze.state_of(maze.start), max_episodes=500, greedy_bound=16,
+        module.NAME, module.Config(**overrides).params(), n_states=54, n_actions=4, seeds=list(seeds), epsilon=0.1,
+        before=maze.transition_table(), start=maze.state_of(maze.start), max_episodes=500, greedy_bound=16,
     )  # fmt: skip
     return (lengths > 0).sum(axis=1)
 

@@ -54,8 +54,9 @@ def test_compiled_simulator_matches_the_real_loop(tmp_path):
     maze = gym.make("reverie/BlockingMaze-v0").unwrapped
     module = get_algorithm("dyna-q-plus")
     lengths, _, updates = simulate_tabular(
-        module.NAME, module.Config().params(), 54, 4, [3], 0.1, maze.transition_table(maze.walls_before),
-        maze.state_of(maze.start), after=maze.transition_table(maze.walls_after), switch_step=1000,
+        module.NAME, module.Config().params(), n_states=54, n_actions=4, seeds=[3], epsilon=0.1,
+        before=maze.transition_table(maze.walls_before), start=maze.state_of(maze.start),
+        after=maze.transition_table(maze.walls_after), switch_step=1000,
         max_episodes=summary["episodes"] + 1, max_steps=1500,
     )  # fmt: skip
     assert lengths[0, : summary["episodes"]].tolist() == summary["episode_lengths"]

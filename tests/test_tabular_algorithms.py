@@ -15,7 +15,7 @@ def test_q_learning_one_hand_computed_update():
     state = make_state(3, 2, seed=0)
     state.q[1] = [2.0, 4.0]  # max_a Q(1, a) = 4
     state.q[0, 1] = 1.0
-    q_learning.step(state, 0, 1, 0.5, 1, False, q_learning.Config(alpha=0.5, gamma=0.5).params())
+    q_learning.step(state, (0, 1, 0.5, 1, False), q_learning.Config(alpha=0.5, gamma=0.5).params())
     # Q(0,1) <- 1 + 0.5 * (0.5 + 0.5 * 4 - 1) = 1.75
     assert state.q[0, 1] == pytest.approx(1.75)
     assert state.updates[0] == 1
@@ -25,7 +25,7 @@ def test_q_learning_one_hand_computed_update():
 @pytest.mark.parametrize("n", [0, 1, 5, 20])
 def test_dyna_q_planning_on_single_transition_to_goal(n):
     state = make_state(2, 2, seed=3)
-    dyna_q.step(state, 0, 1, 1.0, 1, True, dyna_q.Config(alpha=0.5, planning_steps=n).params())
+    dyna_q.step(state, (0, 1, 1.0, 1, True), dyna_q.Config(alpha=0.5, planning_steps=n).params())
     # The only known pair is (0,1) with a terminal reward 1, so the direct update and each of the n
     # imagined ones is Q <- Q + 0.5 (1 - Q), i.e. 1 - Q halves each time: from 1 - 0 = 1 to 0.5^(n+1).
     assert state.q[0, 1] == pytest.approx(1 - 0.5 ** (n + 1))
@@ -38,14 +38,14 @@ def test_dyna_q_with_zero_planning_equals_q_learning():
     a, b = make_state(3, 2, seed=0), make_state(3, 2, seed=0)
     for st in (a, b):
         st.q[1] = [0.3, 0.7]
-    dyna_q.step(a, 0, 0, 0.2, 1, False, dyna_q.Config(planning_steps=0).params())
-    q_learning.step(b, 0, 0, 0.2, 1, False, q_learning.Config().params())
+    dyna_q.step(a, (0, 0, 0.2, 1, False), dyna_q.Config(planning_steps=0).params())
+    q_learning.step(b, (0, 0, 0.2, 1, False), q_learning.Config().params())
     assert (a.q == b.q).all() and a.q[0, 0] == pytest.approx(0.1 * (0.2 + 0.95 * 0.7))
 
 
 def test_dyna_q_strict_has_no_direct_update():
     state = make_state(2, 2, seed=0)
-    dyna_q_strict.step(state, 0, 1, 1.0, 1, True, dyna_q_strict.Config(alpha=0.5, planning_steps=1).params())
+    dyna_q_strict.step(state, (0, 1, 1.0, 1, True), dyna_q_strict.Config(alpha=0.5, planning_steps=1).params())
     # one imagined update of the only pair: 0 + 0.5 * (1 - 0) = 0.5 (a direct update too would give 0.75)
     assert state.q[0, 1] == pytest.approx(0.5)
     assert state.updates[0] == 1
@@ -61,7 +61,7 @@ def test_dyna_q_strict_rejects_zero_planning_steps():
 
 def test_dyna_q_plus_models_untried_actions_of_new_state_as_self_loops():
     state = make_state(4, 3, seed=0)
-    dyna_q_plus.step(state, 2, 1, 0.5, 3, False, dyna_q_plus.Config(planning_steps=0).params())
+    dyna_q_plus.step(state, (2, 1, 0.5, 3, False), dyna_q_plus.Config(planning_steps=0).params())
     m = state.model
     assert m.known[2].all() and list(m.visits[2]) == [0, 1, 0]
     for b in (0, 2):
@@ -79,22 +79,22 @@ def test_dyna_q_plus_bonus_raises_long_untried_pair():
     cfg = {"alpha": 1.0, "gamma": 0.0, "kappa": 0.01}
     state = make_state(1, 2, seed=4)
     for _ in range(99):
-        dyna_q_plus.step(state, 0, 0, 0.0, 0, False, dyna_q_plus.Config(planning_steps=0, **cfg).params())
+        dyna_q_plus.step(state, (0, 0, 0.0, 0, False), dyna_q_plus.Config(planning_steps=0, **cfg).params())
     assert (state.q == 0.0).all()
-    dyna_q_plus.step(state, 0, 0, 0.0, 0, False, dyna_q_plus.Config(planning_steps=50, **cfg).params())
+    dyna_q_plus.step(state, (0, 0, 0.0, 0, False), dyna_q_plus.Config(planning_steps=50, **cfg).params())
     assert state.q[0, 1] == pytest.approx(0.1)
     assert state.q[0, 0] == 0.0
     assert state.updates[0] == 99 + 51
     # plain Dyna-Q in the same situation has no reason to value the untried action
     plain = make_state(1, 2, seed=4)
-    dyna_q.step(plain, 0, 0, 0.0, 0, False, dyna_q.Config(alpha=1.0, gamma=0.0, planning_steps=50).params())
+    dyna_q.step(plain, (0, 0, 0.0, 0, False), dyna_q.Config(alpha=1.0, gamma=0.0, planning_steps=50).params())
     assert (plain.q == 0.0).all()
 
 
 def test_prioritized_sweeping_large_theta_queues_nothing():
     state = make_state(2, 2, seed=0)
     params = prioritized_sweeping.Config(theta=10.0).params()
-    prioritized_sweeping.step(state, 0, 1, 1.0, 1, True, params)  # priority |1 - 0| = 1 < 10
+    prioritized_sweeping.step(state, (0, 1, 1.0, 1, True), params)  # priority |1 - 0| = 1 < 10
     assert state.queue.size[0] == 0 and (state.q == 0.0).all() and state.updates[0] == 0
     assert state.model.visits[0, 1] == 1  # the model still learns
 
@@ -103,9 +103,9 @@ def _observe_chain(planning_steps):
     # states 0 -> 1 -> 2 (goal), action 1 each. The first step has priority |0 + 0.95 * 0 - 0| = 0: not queued.
     state = make_state(3, 2, seed=0)
     params = prioritized_sweeping.Config(alpha=0.5, gamma=0.95, planning_steps=planning_steps).params()
-    prioritized_sweeping.step(state, 0, 1, 0.0, 1, False, params)
+    prioritized_sweeping.step(state, (0, 1, 0.0, 1, False), params)
     assert state.queue.size[0] == 0 and state.updates[0] == 0
-    prioritized_sweeping.step(state, 1, 1, 1.0, 2, True, params)
+    prioritized_sweeping.step(state, (1, 1, 1.0, 2, True), params)
     return state
 
 
@@ -135,7 +135,17 @@ def test_simulate_runs_reproduces_figure_8_2_gap():
 
     def tenth_episode(n):
         params = dyna_q.Config(planning_steps=n).params()
-        lengths, _, updates = simulate_runs(dyna_q.NAME, params, 54, 4, seeds, 0.1, table, start, max_episodes=10)
+        lengths, _, updates = simulate_runs(
+            dyna_q.NAME,
+            params,
+            n_states=54,
+            n_actions=4,
+            seeds=seeds,
+            epsilon=0.1,
+            before=table,
+            start=start,
+            max_episodes=10,
+        )
         assert lengths.shape == (5, 10) and (lengths >= 14).all()  # nothing beats the optimal 14 steps
         assert (updates == lengths.sum(axis=1) * (1 + n)).all()  # 1 + N updates per real step
         return lengths[:, 9].mean()
@@ -178,5 +188,5 @@ def test_every_algorithm_config_has_params_matching_its_step():
         params = module.Config().params()
         assert len(params) == 4 and all(type(p) is float for p in params)
         state = make_state(2, 2, seed=0)
-        module.step(state, 0, 0, 0.0, 1, False, module.Config().params())
+        module.step(state, (0, 0, 0.0, 1, False), module.Config().params())
         assert state.clock[0] == (1 if module is dyna_q_plus else 0)

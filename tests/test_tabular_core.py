@@ -66,7 +66,7 @@ def test_same_seed_same_stream_and_state_advances_in_place():
 
 def test_q_backup_hand_computed():
     q = np.array([[0.5, -1.0], [2.0, 1.0]])  # Q(0,0) = 0.5; max_a Q(1, a) = 2
-    td = q_backup(q, 0, 0, 1.0, 1, False, 0.1, 0.9)
+    td = q_backup(q, (0, 0, 1.0, 1, False), 0.1, 0.9)
     # target 1 + 0.9 * 2 = 2.8; td = 2.8 - 0.5 = 2.3; Q <- 0.5 + 0.1 * 2.3 = 0.73
     assert td == pytest.approx(2.3)
     assert q[0, 0] == pytest.approx(0.5 + 0.1 * (1 + 1.8 - 0.5))
@@ -75,7 +75,7 @@ def test_q_backup_hand_computed():
 
 def test_q_backup_terminated_ignores_bootstrap_and_returns_abs_td():
     q = np.array([[0.5, 0.0], [2.0, 1.0]])
-    td = q_backup(q, 0, 0, 0.0, 1, True, 0.1, 0.9)
+    td = q_backup(q, (0, 0, 0.0, 1, True), 0.1, 0.9)
     # target is just r = 0: td = -0.5, returned as 0.5; Q <- 0.5 - 0.05
     assert td == pytest.approx(0.5)
     assert q[0, 0] == pytest.approx(0.45)

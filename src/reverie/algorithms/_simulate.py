@@ -23,17 +23,17 @@ CODES = {
 
 
 @kernel(inline=True)
-def _step(code, state, s, a, r, s2, terminated, params):
+def _step(code, state, transition, params):
     if code == 0:
-        q_learning.step(state, s, a, r, s2, terminated, params)
+        q_learning.step(state, transition, params)
     elif code == 1:
-        dyna_q.step(state, s, a, r, s2, terminated, params)
+        dyna_q.step(state, transition, params)
     elif code == 2:
-        dyna_q_strict.step(state, s, a, r, s2, terminated, params)
+        dyna_q_strict.step(state, transition, params)
     elif code == 3:
-        dyna_q_plus.step(state, s, a, r, s2, terminated, params)
+        dyna_q_plus.step(state, transition, params)
     else:
-        prioritized_sweeping.step(state, s, a, r, s2, terminated, params)
+        prioritized_sweeping.step(state, transition, params)
 
 
 @kernel
@@ -49,17 +49,28 @@ def _greedy_path_within(q, table, start, bound):
 
 
 @kernel
-def simulate(
-    code, params, state, epsilon, before, after, switch_step, start, max_episodes, max_steps, greedy_bound, lengths, cum
-):
+def simulate(algorithm, state, maze, budget, out):
     """Run one agent on a deterministic maze entirely in machine code.
 
-    before, after: TransitionTable in force before / from lifetime step ``switch_step`` (-1: never).
-    Stops after ``max_episodes`` episodes or ``max_steps`` steps (0: no limit), or, with
-    ``greedy_bound`` > 0, once the greedy path reaches the goal within that many steps.
-    Writes ``lengths[e]`` (steps of episode e) and ``cum[t]`` (reward collected by step t + 1).
+    The arguments come in tuples, not a long positional list that a call could silently reorder. The
+    kernels group rather than take keyword-only parameters, which numba cannot bind when one kernel
+    calls another; a tuple names its parts where it is unpacked and costs nothing once compiled.
+
+    algorithm = (code, params, epsilon): the step's ``CODES`` entry, its Config's ``params()`` and the
+    behaviour policy's exploration rate.
+    maze = (before, after, switch_step, start): TransitionTable in force before / from lifetime step
+    ``switch_step`` (-1: never), and the start state of every episode.
+    budget = (max_episodes, max_steps, greedy_bound): stops after ``max_episodes`` episodes or
+    ``max_steps`` steps (0: no limit), or, with ``greedy_bound`` > 0, once the greedy path reaches the
+    goal within that many steps.
+    out = (lengths [>= 1] int64, cum [>= 1] float64): writes ``lengths[e]`` (steps of episode e) and
+    ``cum[t]`` (reward collected by step t + 1).
     Returns the number of finished episodes.
     """
+    code, params, epsilon = algorithm
+    before, after, switch_step, start = maze
+    max_episodes, max_steps, greedy_bound = budget
+    lengths, cum = out
     lifetime = 0
     episodes = 0
     total = 0.0
@@ -73,7 +84,7 @@ def simulate(
             s2 = table.next_state[s, a]
             r = table.reward[s, a]
             terminated = table.terminated[s, a]
-            _step(code, state, s, a, r, s2, terminated, params)
+            _step(code, state, (s, a, r, s2, terminated), params)
             lifetime += 1
             length += 1
             total += r
@@ -97,6 +108,7 @@ def simulate(
 def simulate_runs(
     algo: str,
     params: tuple,
+    *,
     n_states: int,
     n_actions: int,
     seeds,
@@ -112,6 +124,9 @@ def simulate_runs(
 ):
     """Simulate ``algo`` (a tabular algorithm's name) once per seed; ``params`` is its Config's ``params()``.
 
+    Everything after ``params`` is keyword-only: the maze's sizes, seeds, epsilon and budget are plain
+    numbers that a positional call could swap without any error.
+
     Returns (lengths [runs, max_episodes], cum [runs, max_steps], updates [runs])."""
     if algo not in CODES:
         raise UserError(f"no compiled simulator for '{algo}'; known: {', '.join(CODES)}")
@@ -123,8 +138,11 @@ def simulate_runs(
         # the compiled loop cannot grow arrays: room for every pair to change its outcome several times
         state = make_state(n_states, n_actions, seed, stochastic_model, edge_capacity=8 * n_states * n_actions)
         simulate(
-            CODES[algo], tuple(float(p) for p in params), state, epsilon, before, after, switch_step, start,
-            max_episodes, max_steps, greedy_bound, lengths[i], cum[i],
-        )  # fmt: skip
+            (CODES[algo], tuple(float(p) for p in params), epsilon),
+            state,
+            (before, after, switch_step, start),
+            (max_episodes, max_steps, greedy_bound),
+            (lengths[i], cum[i]),
+        )
         updates[i] = state.updates[0]
     return lengths, cum, updates

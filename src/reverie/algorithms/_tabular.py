@@ -1,11 +1,11 @@
 """Plumbing shared by the tabular algorithms: agent state, the real-environment loop, and a compiled
 simulator of tabular mazes for benchmarks.
 
-Each tabular algorithm supplies one numba-compiled ``step(state, s, a, r, s2, terminated, params)``
-holding its pseudocode (direct update, model learning, planning). The same step runs inside
-``train_tabular`` (any Gymnasium env with Discrete spaces, one Python iteration per real step) and
-inside ``_simulate.simulate`` (the whole run in machine code on a known transition table), so
-benchmark figures come from exactly the code users train with.
+Each tabular algorithm supplies one numba-compiled ``step(state, transition, params)``, with
+``transition = (s, a, r, s2, terminated)``, holding its pseudocode (direct update, model learning,
+planning). The same step runs inside ``train_tabular`` (any Gymnasium env with Discrete spaces, one
+Python iteration per real step) and inside ``_simulate.simulate`` (the whole run in machine code on a
+known transition table), so benchmark figures come from exactly the code users train with.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def train_tabular(env: gym.Env, run, state: TabularState, step, params: tuple, e
             if not math.isfinite(r):
                 raise UserError(f"the env returned a non-finite reward ({r}) at step {length + 1} of an episode")
             state = state._replace(model=ensure_edge_room(state.model))
-            step(state, s, a, r, s2, terminated, params)
+            step(state, (s, a, r, s2, terminated), params)
             run.count_step(r)
             episode_return += r
             length += 1

@@ -33,11 +33,12 @@ class Config(DynaConfig):
 
 
 @kernel
-def step(state, s, a, r, s2, terminated, params):
-    """One real transition; params = (alpha, gamma, planning_steps, unused)."""
+def step(state, transition, params):
+    """One real transition = (s, a, r, s2, terminated); params = (alpha, gamma, planning_steps, unused)."""
+    s, a, r, s2, terminated = transition
     alpha, gamma, planning_steps = params[0], params[1], int(params[2])
     # Q(s,a) <- Q(s,a) + alpha [r + gamma max_a' Q(s',a') - Q(s,a)]     direct RL update
-    q_backup(state.q, s, a, r, s2, terminated, alpha, gamma)
+    q_backup(state.q, transition, alpha, gamma)
     # M(s,a) <- (s', r)                                                 model learning
     observe(state.model, s, a, r, s2, terminated)
     # for n = 1..N:                                                      planning (imagination)
@@ -47,7 +48,7 @@ def step(state, s, a, r, s2, terminated, params):
         #   (s', r) <- M(s^, a^)
         s2_hat, r_hat, terminated_hat = query(state.model, s_hat, a_hat, state.rng)
         #   Q(s^,a^) <- Q(s^,a^) + alpha [r + gamma max_a' Q(s',a') - Q(s^,a^)]
-        q_backup(state.q, s_hat, a_hat, r_hat, s2_hat, terminated_hat, alpha, gamma)
+        q_backup(state.q, (s_hat, a_hat, r_hat, s2_hat, terminated_hat), alpha, gamma)
     state.updates[0] += 1 + planning_steps
 
 

@@ -44,8 +44,9 @@ class Config(DynaConfig):
 
 
 @kernel
-def step(state, s, a, r, s2, terminated, params):
-    """One real transition; params = (alpha, gamma, planning_steps, kappa)."""
+def step(state, transition, params):
+    """One real transition = (s, a, r, s2, terminated); params = (alpha, gamma, planning_steps, kappa)."""
+    s, a, r, s2, terminated = transition
     alpha, gamma, planning_steps, kappa = params[0], params[1], int(params[2]), params[3]
     model = state.model
     state.clock[0] += 1
@@ -56,7 +57,7 @@ def step(state, s, a, r, s2, terminated, params):
             if untried != a:
                 assume(model, s, untried, s, 0.0)
     # Q(s,a) <- Q(s,a) + alpha [r + gamma max_a' Q(s',a') - Q(s,a)]     direct RL update
-    q_backup(state.q, s, a, r, s2, terminated, alpha, gamma)
+    q_backup(state.q, transition, alpha, gamma)
     # M(s,a) <- (s', r); tau(s,a) <- 0                                   model learning
     observe(model, s, a, r, s2, terminated)
     state.last_tried[s, a] = state.clock[0]
@@ -66,7 +67,7 @@ def step(state, s, a, r, s2, terminated, params):
         s2_hat, r_hat, terminated_hat = query(model, s_hat, a_hat, state.rng)
         tau = state.clock[0] - state.last_tried[s_hat, a_hat]
         bonus = kappa * math.sqrt(tau)
-        q_backup(state.q, s_hat, a_hat, r_hat + bonus, s2_hat, terminated_hat, alpha, gamma)
+        q_backup(state.q, (s_hat, a_hat, r_hat + bonus, s2_hat, terminated_hat), alpha, gamma)
     state.updates[0] += 1 + planning_steps
 
 

@@ -32,8 +32,9 @@ class Config(DynaConfig):
 
 
 @kernel
-def step(state, s, a, r, s2, terminated, params):
-    """One real transition; params = (alpha, gamma, planning_steps, unused)."""
+def step(state, transition, params):
+    """One real transition = (s, a, r, s2, terminated); params = (alpha, gamma, planning_steps, unused)."""
+    s, a, r, s2, terminated = transition
     alpha, gamma, planning_steps = params[0], params[1], int(params[2])
     # learn model M = T_a(s, s'), R_a(s, s')        (no direct update of the policy)
     observe(state.model, s, a, r, s2, terminated)
@@ -41,7 +42,7 @@ def step(state, s, a, r, s2, terminated, params):
     for _ in range(planning_steps):
         s_hat, a_hat = sample_pair(state.model, state.rng)
         s2_hat, r_hat, terminated_hat = query(state.model, s_hat, a_hat, state.rng)
-        q_backup(state.q, s_hat, a_hat, r_hat, s2_hat, terminated_hat, alpha, gamma)
+        q_backup(state.q, (s_hat, a_hat, r_hat, s2_hat, terminated_hat), alpha, gamma)
     state.updates[0] += planning_steps
 
 

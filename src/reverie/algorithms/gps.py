@@ -141,7 +141,8 @@ def train(env: gym.Env, config: Config, run) -> dict:
         samples = _collect(env, run, targets, state, n)
         if samples is None:  # the budget ran out mid-iteration: that iteration is dropped
             break
-        _iterate(config, state, history, policy, cost, *samples, run.seed)
+        x, u = samples
+        _iterate(config, state, history, policy, cost, x=x, u=u, seed=run.seed)
         state.time, state.iteration = time.perf_counter() - started, state.iteration + 1
         run.evaluate(lambda obs: policy.act(obs).astype(np.float32))  # the network alone, when --eval-every is due
         run.save_checkpoint(_checkpoint(policy, state), buffers={"samples": history})
@@ -175,7 +176,7 @@ def _collect(env, run, targets, state: GPSState, n: int):
     return np.reshape(x, (*shape, -1)), np.reshape(u, (*shape, -1))
 
 
-def _iterate(config: Config, state: GPSState, history: ReplayBuffer, policy, cost, x, u, seed: int) -> None:
+def _iterate(config: Config, state: GPSState, history: ReplayBuffer, policy, cost, *, x, u, seed: int) -> None:
     """One GPS iteration on samples x [M, N, T, dX], u [M, N, T, dU]: dynamics, C-step, S-step, step size."""
     conditions, _, steps, dx = x.shape
     k = int(state.iteration)
@@ -220,7 +221,8 @@ def _s_step(config: Config, policy, x, teacher: LinearGaussianPolicy, generator)
     precision = np.broadcast_to(np.linalg.inv(teacher.cov)[:, None], (conditions, n, *teacher.cov.shape[1:]))
     fit_to_teachers(
         policy, x.reshape(-1, dx), means.reshape(-1, means.shape[-1]), precision.reshape(-1, *precision.shape[-2:]),
-        config.policy_epochs, config.policy_batch, config.policy_lr, config.policy_weight_decay, generator,
+        epochs=config.policy_epochs, batch_size=config.policy_batch, lr=config.policy_lr,
+        weight_decay=config.policy_weight_decay, generator=generator,
     )  # fmt: skip
 
 

@@ -184,7 +184,9 @@ def train(env: gym.Env, config: Config, run) -> dict:
             metrics["time/model_fit_s"] = time.perf_counter() - started
             # model-based policy search: J(theta) = sum_t E[c(x_t)] by moment matching, dJ/dtheta by autograd
             started = time.perf_counter()
-            expected, evaluations = _optimise(controller, model, spec, m0, S0, config, in_dim, act_dim, task, generator)
+            expected, evaluations = _optimise(
+                controller, model, spec, m0, S0, config, in_dim=in_dim, act_dim=act_dim, task=task, generator=generator
+            )
             metrics["policy/expected_cost"] = expected
             metrics["policy/evaluations"] = evaluations
             metrics["time/policy_opt_s"] = time.perf_counter() - started
@@ -214,8 +216,12 @@ def train(env: gym.Env, config: Config, run) -> dict:
     return {"data_points": len(data)}
 
 
-def _optimise(controller, model, spec, m0, S0, config, in_dim, act_dim, task, generator):
-    """L-BFGS on the controller's parameters; with restarts, keep the lowest expected cost. Returns (J, evals)."""
+def _optimise(controller, model, spec, m0, S0, config, *, in_dim, act_dim, task, generator):
+    """L-BFGS on the controller's parameters; with restarts, keep the lowest expected cost. Returns (J, evals).
+
+    m0 [D], S0 [D, D]: the start state's distribution. The keyword-only arguments build the restarts' fresh
+    controllers (``_make_controller``), drawn from ``generator``.
+    """
     candidates = [{k: v.detach().clone() for k, v in controller.state_dict().items()}]  # L-BFGS works in place
     for _ in range(config.policy_restarts):
         candidates.append(_make_controller(config, in_dim, act_dim, task, spec, generator).state_dict())

@@ -52,21 +52,24 @@ class Config(DynaConfig):
 
 
 @kernel
-def _priority(q, s, a, r, s2, terminated, gamma):
+def _priority(q, transition, gamma):
+    """|r + gamma max_a' Q(s',a') - Q(s,a)| of transition = (s, a, r, s2, terminated), without updating Q."""
+    s, a, r, s2, terminated = transition
     target = r if terminated else r + gamma * max_q(q, s2)
     return abs(target - q[s, a])
 
 
 @kernel
-def step(state, s, a, r, s2, terminated, params):
-    """One real transition; params = (alpha, gamma, planning_steps, theta)."""
+def step(state, transition, params):
+    """One real transition = (s, a, r, s2, terminated); params = (alpha, gamma, planning_steps, theta)."""
+    s, a, r, s2, terminated = transition
     alpha, gamma, planning_steps, theta = params[0], params[1], int(params[2]), params[3]
     model, queue, q = state.model, state.queue, state.q
     n_actions = q.shape[1]
     # M(s,a) <- (s', r)
     observe(model, s, a, r, s2, terminated)
     # P <- |r + gamma max_a' Q(s',a') - Q(s,a)|; if P > theta, insert (s,a) into PQueue
-    priority = _priority(q, s, a, r, s2, terminated, gamma)
+    priority = _priority(q, transition, gamma)
     if priority > theta:
         push(queue, s * n_actions + a, priority)
     # repeat N times, while PQueue is not empty
@@ -77,7 +80,7 @@ def step(state, s, a, r, s2, terminated, params):
         pair = pop(queue)
         s_hat, a_hat = pair // n_actions, pair % n_actions
         s2_hat, r_hat, terminated_hat = query(model, s_hat, a_hat, state.rng)
-        q_backup(q, s_hat, a_hat, r_hat, s2_hat, terminated_hat, alpha, gamma)
+        q_backup(q, (s_hat, a_hat, r_hat, s2_hat, terminated_hat), alpha, gamma)
         state.updates[0] += 1
         # for all (s_,a_) predicted to lead to s^: queue them by their own priority
         edge = model.first_into_target[s_hat]
@@ -86,7 +89,7 @@ def step(state, s, a, r, s2, terminated, params):
                 pred = model.edge_source[edge]
                 s_bar, a_bar = pred // n_actions, pred % n_actions
                 r_bar = predicted_reward(model, edge)
-                priority = _priority(q, s_bar, a_bar, r_bar, s_hat, model.edge_terminated[edge], gamma)
+                priority = _priority(q, (s_bar, a_bar, r_bar, s_hat, model.edge_terminated[edge]), gamma)
                 if priority > theta:
                     push(queue, pred, priority)
             edge = model.next_into_target[edge]

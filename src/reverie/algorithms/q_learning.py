@@ -26,11 +26,11 @@ class Config(TabularConfig):
 
 
 @kernel
-def step(state, s, a, r, s2, terminated, params):
-    """One real transition (s, a, r, s2, terminated); params = (alpha, gamma, unused, unused)."""
+def step(state, transition, params):
+    """One real transition = (s, a, r, s2, terminated); params = (alpha, gamma, unused, unused)."""
     alpha, gamma = params[0], params[1]
     # Q(S,A) <- Q(S,A) + alpha [R + gamma max_a Q(S',a) - Q(S,A)]     direct RL update
-    q_backup(state.q, s, a, r, s2, terminated, alpha, gamma)
+    q_backup(state.q, transition, alpha, gamma)
     state.updates[0] += 1
 
 

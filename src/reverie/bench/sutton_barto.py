@@ -32,9 +32,9 @@ def _simulate(algo: str, maze, seeds, overrides: dict, **budget):
     before = maze.transition_table(maze.walls_before)
     after = None if maze.walls_after is None else maze.transition_table(maze.walls_after)
     return simulate_tabular(
-        algo, config.params(), maze.rows * maze.cols, 4, list(seeds), EPSILON, before,
-        maze.state_of(maze.start), after=after, switch_step=-1 if maze.switch_step is None else maze.switch_step,
-        **budget,
+        algo, config.params(), n_states=maze.rows * maze.cols, n_actions=4, seeds=list(seeds), epsilon=EPSILON,
+        before=before, start=maze.state_of(maze.start), after=after,
+        switch_step=-1 if maze.switch_step is None else maze.switch_step, **budget,
     )  # fmt: skip
 
 

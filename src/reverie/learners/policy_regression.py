@@ -50,6 +50,7 @@ def fit_to_teachers(
     obs: np.ndarray,
     target: np.ndarray,
     precision: np.ndarray,
+    *,
     epochs: int,
     batch_size: int,
     lr: float,

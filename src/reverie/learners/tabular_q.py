@@ -28,11 +28,13 @@ def argmax_q(q, s):
 
 
 @kernel(inline=True)
-def q_backup(q, s, a, r, s2, terminated, alpha, gamma):
+def q_backup(q, transition, alpha, gamma):
     """Q(s,a) <- Q(s,a) + alpha [r + gamma max_a' Q(s',a') - Q(s,a)]; no bootstrap past termination.
 
+    ``transition`` is the tuple (s, a, r, s2, terminated): ints s, a, s2, float r, bool terminated.
     Returns the size of the temporal-difference error before the update.
     """
+    s, a, r, s2, terminated = transition
     target = r if terminated else r + gamma * max_q(q, s2)
     td_error = target - q[s, a]
     q[s, a] += alpha * td_error

@@ -46,7 +46,7 @@ class RBFController(nn.Module):
     NOISE_STD = 0.01
 
     def __init__(self, in_dim: int, out_dim: int, num_centres: int, mean: torch.Tensor, cov: torch.Tensor,
-                 generator: torch.Generator, length_scales: torch.Tensor | None = None):  # fmt: skip
+                 generator: torch.Generator, *, length_scales: torch.Tensor | None = None):  # fmt: skip
         super().__init__()
         # centres drawn from the start distribution of the controller's input: where the first rollout begins
         chol = torch.linalg.cholesky(cov + 1e-9 * torch.eye(in_dim, dtype=torch.float64))

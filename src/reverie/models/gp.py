@@ -168,7 +168,7 @@ class GPModel:
         """Moment-matched prediction at x ~ N(m [D], S [D, D]): M [E], C [E, E], V [D, E] (see gp_moments).
 
         ``noise``: add the observation noise sn2 to C (the distribution of a new noisy observation of y)."""
-        M, C, V = gp_moments(m, S, self.X, self.beta, self.ell, self.sf2, self.iK)
+        M, C, V = gp_moments(m, S, self.X, self.beta, self.ell, self.sf2, iK=self.iK)
         return M, (C + torch.diag(self.sn2)) if noise else C, V
 
     def hyper_arrays(self) -> dict[str, np.ndarray]:

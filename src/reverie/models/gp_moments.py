@@ -82,7 +82,7 @@ def _workspace(slot: str, shape: tuple, dtype) -> torch.Tensor:
     return buf[:size].view(shape)
 
 
-def gp_moments(m, S, X, beta, ell, sf2, iK=None):
+def gp_moments(m, S, X, beta, ell, sf2, *, iK=None):
     """Moments of f(x) [E] for x ~ N(m [D], S [D, D]) under E GPs on inputs X [n, D].
 
     beta [E, n] = K_a^-1 y_a; ell [E, D] length-scales; sf2 [E] signal variances; iK [E, n, n] = K_a^-1 or None.

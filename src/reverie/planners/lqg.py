@@ -187,6 +187,7 @@ def kl_constrained_update(
     prev: LinearGaussianPolicy,
     epsilon: np.ndarray,
     eta: np.ndarray,
+    *,
     eta_bounds: tuple[float, float] = (1e-8, 1e16),
     max_iterations: int = 50,
     tolerance: float = 0.1,
