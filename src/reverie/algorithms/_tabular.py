@@ -10,7 +10,6 @@ known transition table), so benchmark figures come from exactly the code users t
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import ClassVar, NamedTuple
 
@@ -18,6 +17,7 @@ import gymnasium as gym
 import numpy as np
 
 from reverie.algorithms.base import check_range
+from reverie.algorithms.episode import Episode
 from reverie.errors import UserError
 from reverie.learners.tabular_q import epsilon_greedy
 from reverie.models.tabular import TabularModel, ensure_edge_room, make_model
@@ -99,12 +99,12 @@ def discrete_sizes(env: gym.Env, algo: str) -> tuple[int, int]:
     return int(obs_space.n), int(act_space.n)
 
 
-def _checked_state(obs, state: TabularState) -> int:
+def _checked_state(obs, n_states: int) -> int:
     """The env's observation as a state index, refused unless it indexes the Q table (the compiled
     kernels do not bounds-check)."""
     s = int(obs)
-    if not 0 <= s < state.q.shape[0]:
-        raise UserError(f"the env returned state {obs}, outside its Discrete({state.q.shape[0]}) space")
+    if not 0 <= s < n_states:
+        raise UserError(f"the env returned state {obs}, outside its Discrete({n_states}) space")
     return s
 
 
@@ -117,28 +117,20 @@ def train_tabular(env: gym.Env, run, state: TabularState, step, params: tuple, e
     restored = run.restored_arrays()
     if restored is not None:
         state = state_from_arrays(restored, state)
+
+    def checked_state(obs, q=state.q):  # the Q table's shape never changes during a run
+        return _checked_state(obs, q.shape[0])
+
     while not run.finished():
-        s, info = env.reset(seed=run.episode_seed())
-        s, episode_return, length, ended = _checked_state(s, state), 0.0, 0, False
-        while not ended and not run.out_of_steps():
+        episode = Episode(env, run, checked_state)
+        while episode.running:
+            s = episode.obs
             a = epsilon_greedy(state.q, s, epsilon, state.rng)
-            s2, r, terminated, truncated, info = env.step(a)
-            s2, r, terminated = _checked_state(s2, state), float(r), bool(terminated)
-            if not math.isfinite(r):
-                raise UserError(f"the env returned a non-finite reward ({r}) at step {length + 1} of an episode")
+            s2 = episode.step(a)
             state = state._replace(model=ensure_edge_room(state.model))
-            step(state, (s, a, r, s2, terminated), params)
-            run.count_step(r)
-            episode_return += r
-            length += 1
-            ended = terminated or truncated
-            s = s2
-        if not ended:
+            step(state, (s, a, episode.reward, s2, episode.terminated), params)
+        if not episode.finish({"agent/updates": int(state.updates[0])}, lambda now=state: state_to_arrays(now)):
             break  # step budget spent mid-episode: the partial episode is not an episode
-        success = info.get("is_success") if "is_success" in info else None
-        run.end_episode(episode_return, length, success, {"agent/updates": int(state.updates[0])})
-        if run.checkpoint_due():
-            run.save_checkpoint(state_to_arrays(state))
     run.save_checkpoint(state_to_arrays(state))  # the final state, so the run can be inspected or extended
     return {"updates": int(state.updates[0])}
 
