@@ -47,9 +47,8 @@ def test_an_algorithm_without_a_warm_up_reports_zero(tmp_path):
     assert summary["warmup_episodes"] == 0
 
 
-@pytest.mark.parametrize("gap", [0.0])
-def test_metrics_and_tensorboard_reach_the_disk_when_an_episode_ends(tmp_path, monkeypatch, gap):
-    monkeypatch.setattr(run_module, "LIVE_FLUSH_S", gap)
+def test_metrics_and_tensorboard_reach_the_disk_when_an_episode_ends(tmp_path, monkeypatch):
+    monkeypatch.setattr(run_module, "LIVE_FLUSH_S", 0.0)
     (tmp_path / "checkpoints").mkdir()
 
     class Env:
@@ -66,13 +65,14 @@ def test_metrics_and_tensorboard_reach_the_disk_when_an_episode_ends(tmp_path, m
     handle.close()
 
 
-def test_eval_every_evaluates_the_policy_alone_and_resumes_to_the_straight_result(tmp_path):
-    tiny = get_algorithm("gps").TINY
-    spec = RunSpec("gps", tiny.env_id, 0, tiny.episodes, None, tiny.overrides, {}, tmp_path / "straight",
+@pytest.mark.parametrize("algo", ["gps", "pilco"])
+def test_eval_every_evaluates_the_policy_alone(tmp_path, algo):
+    tiny = get_algorithm(algo).TINY
+    spec = RunSpec(algo, tiny.env_id, 0, tiny.episodes, None, tiny.overrides, {}, tmp_path / "straight",
                    eval_every=1, eval_episodes=2)  # fmt: skip
     straight = start_run(spec, show=False)
-    # one evaluation per GPS iteration (each iteration is many real steps, more than eval_every)
-    assert len(straight["eval_returns"]) == straight["gps_iterations"] >= 1
+    # one evaluation per GPS iteration or PILCO trial (each is many real steps, more than eval_every)
+    assert len(straight["eval_returns"]) == straight.get("gps_iterations", straight["episodes"]) >= 1
     assert straight["eval_env_steps"] == sorted(straight["eval_env_steps"]) and straight["eval_env_steps"][0] > 0
     assert straight["env_steps"] == sum(straight["episode_lengths"])  # evaluation steps are not training steps
     rows = [json.loads(line) for line in (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()]
@@ -87,9 +87,10 @@ def test_eval_every_is_refused_for_an_algorithm_with_no_separate_policy(tmp_path
     assert "learns no separate policy" in line and not (tmp_path / "r").exists()
 
 
-def test_the_evaluations_survive_a_resume(tmp_path):
-    tiny = get_algorithm("gps").TINY
-    spec = RunSpec("gps", tiny.env_id, 0, tiny.episodes, None, tiny.overrides, {}, tmp_path / "straight",
+@pytest.mark.parametrize("algo", ["gps", "pilco"])
+def test_the_evaluations_survive_a_resume(tmp_path, algo):
+    tiny = get_algorithm(algo).TINY
+    spec = RunSpec(algo, tiny.env_id, 0, tiny.episodes, None, tiny.overrides, {}, tmp_path / "straight",
                    eval_every=1, eval_episodes=2)  # fmt: skip
     straight = start_run(spec, show=False)
     start_run(dataclasses.replace(spec, episodes=tiny.split_at, out=tmp_path / "split"), show=False)

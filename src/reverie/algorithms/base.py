@@ -75,10 +75,11 @@ class Run(Protocol):
         (``warmup_episodes``), and a run whose budget ends in it warns in one line (``ends_when`` says when
         it would have ended)."""
 
-    def evaluate(self, act) -> float | None:
+    def evaluate(self, act, wrap=None) -> float | None:
         """Evaluate the deterministic policy ``act`` (obs -> action) if ``--eval-every`` steps have passed since
-        the last evaluation (on the runner's own env and seeds; logged as ``eval/episode_return``); returns the
-        mean return, or None when none was due. Policy-learning algorithms call it at episode ends."""
+        the last evaluation (on the runner's own env and seeds, wrapped once by ``wrap`` if given; logged as
+        ``eval/episode_return``); returns the mean return, or None when none was due. Policy-learning algorithms
+        call it at episode ends."""
 
     def checkpoint_due(self) -> bool:
         """Whether a checkpoint should be written now (called at episode boundaries)."""

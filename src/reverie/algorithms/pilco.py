@@ -36,9 +36,11 @@ from reverie.envs.wrappers import ActionRepeat
 from reverie.errors import UserError
 from reverie.models.controllers import LinearController, RBFController
 from reverie.models.gp import GPModel
+from reverie.packing import pack, unpack
 from reverie.planners.moment_rollout import RolloutSpec, augment, rollout
 
 NAME = "pilco"
+EVALUATES_POLICY = True  # the controller is evaluated alone (--eval-every)
 # the contract test's run
 TINY = TinyRun(
     "reverie/PendulumSwingUp-v0",
@@ -150,6 +152,10 @@ def train(env: gym.Env, config: Config, run) -> dict:
     in_env_units = task_info(env.spec.id).pilco_task()
     # the task's control period: one decision, one model transition, is action_repeat env steps, each one counted
     env = ActionRepeat(env, in_env_units.action_repeat, run.steps_left)
+
+    def in_periods(plain_env):  # the eval env's control period is the same
+        return ActionRepeat(plain_env, in_env_units.action_repeat)
+
     scale = in_env_units.scale()  # PILCO models, plans and stores obs / scale (the task's units)
     task, spec, m0, S0 = _problem(env)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
@@ -161,6 +167,12 @@ def train(env: gym.Env, config: Config, run) -> dict:
         in_dim + act_dim, obs_dim, config.max_points, config.subset, config.noise_floor, config.gp_iterations
     )
     controller = _make_controller(config, in_dim, act_dim, task, spec, generator)
+
+    def act(obs) -> np.ndarray:  # the policy pi(x) = u_max sin(pi~(x)), squashed into the action bounds
+        with torch.no_grad():
+            u = controller(torch.as_tensor(_features(np.asarray(obs, np.float64)[None] / scale, spec)))[0]
+        return ((high + low) / 2 + (high - low) / 2 * torch.sin(u)).numpy()
+
     # one row per control period, in the task's units: (x, u, x') float64
     data = ReplayBuffer(
         {"obs": ((obs_dim,), np.float64), "act": ((act_dim,), np.float64), "next_obs": ((obs_dim,), np.float64)}
@@ -197,10 +209,7 @@ def train(env: gym.Env, config: Config, run) -> dict:
             if trials < config.random_trials:
                 action = (low + (high - low) * torch.rand(act_dim, generator=generator, dtype=torch.float64)).numpy()
             else:
-                with torch.no_grad():
-                    z = torch.as_tensor(_features(episode.obs[None] / scale, spec))
-                    u = controller(z)[0]
-                    action = ((high + low) / 2 + (high - low) / 2 * torch.sin(u)).numpy()
+                action = act(episode.obs)
             start = episode.obs / scale
             episode.step(action.astype(env.action_space.dtype))
             if episode.info["repeat_steps"] == task.action_repeat:  # a period cut short (end, budget): no transition
@@ -211,6 +220,8 @@ def train(env: gym.Env, config: Config, run) -> dict:
             starts, actions, ends = zip(*rows, strict=True)
             data.add_batch(obs=np.stack(starts), act=np.stack(actions), next_obs=np.stack(ends))
         trials += 1
+        # the controller alone, when --eval-every is due, on an eval env with the same control period
+        run.evaluate(lambda obs: act(obs).astype(env.action_space.dtype), wrap=in_periods)
         episode.finish(metrics, lambda done=trials: (_checkpoint(done, model, controller, generator), {"data": data}))
     run.save_checkpoint(_checkpoint(trials, model, controller, generator), buffers={"data": data})
     return {"data_points": len(data)}
@@ -254,19 +265,11 @@ def _optimise(controller, model, spec, m0, S0, config, *, in_dim, act_dim, task,
 
 
 def _checkpoint(trials, model, controller, generator) -> dict[str, np.ndarray]:
-    arrays = {"trials": np.array(trials)}
-    arrays.update({f"controller.{k}": v.detach().numpy().copy() for k, v in controller.state_dict().items()})
-    arrays.update(model.hyper_arrays())
-    arrays["generator"] = generator.get_state().numpy()
-    return arrays
+    # the GP keeps only hyperparameters (its data are the buffer's, checkpointed as chunks)
+    return {**pack(trials=trials, controller=controller, generator=generator), **model.hyper_arrays()}
 
 
-def _restore(arrays, model, controller, generator):
-    try:
-        state = {k[len("controller.") :]: torch.as_tensor(v) for k, v in arrays.items() if k.startswith("controller.")}
-        controller.load_state_dict(state)
-        model.load_hyper_arrays(arrays)
-        generator.set_state(torch.as_tensor(arrays["generator"]))
-        return int(arrays["trials"])
-    except (KeyError, RuntimeError, ValueError):
-        raise UserError("checkpoint does not fit this PILCO configuration (or is corrupt)") from None
+def _restore(arrays, model, controller, generator) -> int:
+    loaded = unpack(arrays, trials=None, controller=controller, generator=generator)  # None: a plain array
+    model.load_hyper_arrays(arrays)
+    return int(loaded["trials"])

@@ -148,15 +148,16 @@ class RunHandle:
             self.progress.show(f"{phase}{steps_per_s:,.0f} steps/s  return {episode_return:.3g}")
 
     # -- evaluation -----------------------------------------------------------------------------------
-    def evaluate(self, act) -> float | None:
+    def evaluate(self, act, wrap=None) -> float | None:
         """If an evaluation is due (``--eval-every`` real steps since the last), run ``act`` (obs -> action, the
         deterministic policy) for the evaluation's episodes on the eval env, log ``eval/episode_return`` (their
-        mean) at the current env step and return it; else None. Evaluation steps are not training steps."""
+        mean) at the current env step and return it; else None. Evaluation steps are not training steps.
+        ``wrap`` (env -> env) is applied to the eval env once, e.g. the algorithm's ``ActionRepeat``."""
         plan = self.evaluation
         if plan is None or self.env_steps < (len(self.eval_returns) + 1) * plan.every:
             return None
         if self._eval_env is None:
-            self._eval_env = plan.make_env()
+            self._eval_env = plan.make_env() if wrap is None else wrap(plan.make_env())
         returns = []
         for k in range(plan.episodes):
             obs, _ = self._eval_env.reset(seed=(EVAL_SEED_BASE + self.seed * 1000 + k) % (2**31 - 1))
