@@ -32,6 +32,7 @@ from reverie.data.buffer import TransitionBuffer
 from reverie.envs.rewards import reward_fn, termination_fn
 from reverie.errors import UserError
 from reverie.models.dynamics import DynamicsModel
+from reverie.models.reward_model import RewardModel, fit_reward
 from reverie.models.simulator import SimulatorModel
 from reverie.models.training import TrainConfig, fit
 from reverie.planners.mpc import MPCController
@@ -75,8 +76,11 @@ class Config(TrainConfig):
     planner_elites: int = 50  # candidates the planner refits to (CEM / iCEM)
     replan_every: int = 1  # execute this many planned actions before planning again
     random_steps: int = 200  # real steps of uniformly random actions before the first model (one trial)
-    dynamics: str = field(default="learned", metadata={"choices": ("learned", "simulator")})
     # "simulator": plan with the env's true dynamics (one deterministic particle, no learning): the upper bound
+    dynamics: str = field(default="learned", metadata={"choices": ("learned", "simulator")})
+    reward: str = field(default="known", metadata={"choices": ("known", "learned"), "help": (
+        "learned: learn reward and termination (models.reward_model) even where reverie knows them; "
+        "an env with no known reward or termination learns it either way")})  # fmt: skip
 
     def __post_init__(self):
         for name in ("ensemble_size", "hidden_size", "num_layers", "planning_horizon", "population_size"):
@@ -90,6 +94,8 @@ class Config(TrainConfig):
             check_range(name, getattr(self, name), 1, 10**9)
         check_range("patience", self.patience, 0, 10**9)
         check_range("weight_decay", self.weight_decay, 0.0, 1.0)
+        if self.reward == "learned" and self.dynamics == "simulator":
+            raise ValueError("reward=learned needs dynamics=learned (the simulator trains no model)")
         # fail before a run directory exists: particle layout and the planner's own settings
         check_particles(self.propagation, self.num_particles, self.ensemble_size)
         planner_config(self.planner, self.planner_overrides())
@@ -124,21 +130,27 @@ def train(env: gym.Env, config: Config, run) -> dict:
     """Run PETS on ``env`` until the run's budget is spent; returns extra summary fields."""
     check_env(env)
     env_id = env.spec.id if env.spec is not None else ""
-    known_reward, known_termination = reward_fn(env_id), termination_fn(env_id)
+    known_reward, known_termination = (
+        (reward_fn(env_id), termination_fn(env_id)) if config.reward == "known" else (None, None)
+    )
     obs_dim = env.observation_space.shape[0]
     discrete = isinstance(env.action_space, gym.spaces.Discrete)
     n_discrete = int(env.action_space.n) if discrete else None
     act_dim = n_discrete if discrete else env.action_space.shape[0]
     torch.manual_seed(run.seed)  # weight initialisation
     model = DynamicsModel(
-        obs_dim, act_dim, known_reward is None, known_termination is None, ensemble_size=config.ensemble_size,
-        hidden_size=config.hidden_size, num_layers=config.num_layers, probabilistic=config.probabilistic,
+        obs_dim, act_dim, ensemble_size=config.ensemble_size, hidden_size=config.hidden_size,
+        num_layers=config.num_layers, probabilistic=config.probabilistic,
     )  # fmt: skip
+    reward_model = None  # r(s, a, s') and p(done | s, a, s') where not known (models/reward_model.py)
+    if known_reward is None or known_termination is None:
+        reward_model = RewardModel(obs_dim, act_dim, known_reward is None, known_termination is None,
+                                   ensemble_size=config.ensemble_size)  # fmt: skip
     true_model = SimulatorModel(env_id) if config.dynamics == "simulator" else None
     scorer = ParticleScorer(
         true_model or model, config.propagation,
         1 if true_model is not None else config.num_particles,  # the simulator is deterministic
-        known_reward, known_termination, n_discrete,
+        known_reward, known_termination, n_discrete, reward_model,
     )  # fmt: skip
     planner = make_planner(config.planner, config.planner_overrides(), env.action_space)
     buffer = TransitionBuffer(obs_dim, () if discrete else (act_dim,), np.int64 if discrete else np.float32)
@@ -148,7 +160,7 @@ def train(env: gym.Env, config: Config, run) -> dict:
     model_metrics, trained_on = {}, 0
     restored = run.restored_arrays()
     if restored is not None:
-        trained_on = _restore(restored, model, buffer, generator)
+        trained_on = _restore(restored, model, buffer, generator, reward_model)
 
     # for trial k = 1..K (one episode each; the random trial is the first episodes)
     while not run.finished():
@@ -156,6 +168,8 @@ def train(env: gym.Env, config: Config, run) -> dict:
         if true_model is None and len(buffer) >= config.random_steps and len(buffer) > trained_on:
             started = time.perf_counter()
             model_metrics = fit(model, buffer, config, generator, n_discrete)
+            if reward_model is not None:  # and the reward / termination where they are not known
+                model_metrics.update(fit_reward(reward_model, buffer, config, generator, n_discrete))
             model_metrics["time/model_train_s"] = time.perf_counter() - started
             trained_on = len(buffer)
         use_model = trained_on > 0 or true_model is not None
@@ -187,8 +201,8 @@ def train(env: gym.Env, config: Config, run) -> dict:
         metrics = {**model_metrics, **(controller.metrics() if use_model else {})}
         run.end_episode(episode_return, length, info.get("is_success"), metrics)
         if run.checkpoint_due():
-            run.save_checkpoint(_checkpoint(model, buffer, generator, trained_on))
-    run.save_checkpoint(_checkpoint(model, buffer, generator, trained_on))
+            run.save_checkpoint(_checkpoint(model, buffer, generator, trained_on, reward_model))
+    run.save_checkpoint(_checkpoint(model, buffer, generator, trained_on, reward_model))
     return {"model_trained_on": trained_on}
 
 
@@ -200,18 +214,22 @@ def _random_controller(action_space, generator: torch.Generator):
     return lambda: (low + (high - low) * torch.rand(low.shape[0], generator=generator)).numpy()
 
 
-def _checkpoint(model, buffer, generator, trained_on) -> dict[str, np.ndarray]:
+def _checkpoint(model, buffer, generator, trained_on, reward_model=None) -> dict[str, np.ndarray]:
     arrays = {f"model.{k}": v.detach().numpy().copy() for k, v in model.state_dict().items()}
+    if reward_model is not None:
+        arrays.update({f"reward_model.{k}": v.detach().numpy().copy() for k, v in reward_model.state_dict().items()})
     arrays.update(buffer.to_arrays())
     arrays["generator"] = generator.get_state().numpy()
     arrays["trained_on"] = np.array(trained_on)
     return arrays
 
 
-def _restore(arrays, model, buffer, generator) -> int:
+def _restore(arrays, model, buffer, generator, reward_model=None) -> int:
     try:
-        state = {k[len("model.") :]: torch.as_tensor(v) for k, v in arrays.items() if k.startswith("model.")}
-        model.load_state_dict(state)
+        for prefix, module in (("model.", model), ("reward_model.", reward_model)):
+            state = {k[len(prefix) :]: torch.as_tensor(v) for k, v in arrays.items() if k.startswith(prefix)}
+            if module is not None:
+                module.load_state_dict(state)
         buffer.load_arrays(arrays)
         generator.set_state(torch.as_tensor(arrays["generator"]))
         return int(arrays["trained_on"])
