@@ -297,10 +297,10 @@ POINT_MASS_SETS = {**FAST, "hidden_size": "64", "num_layers": "2", "population_s
 def _learned_reward_envs(quick: bool, trials: int) -> dict:
     """env: (settings, budget, first scored episode, 0-based; "trials": the cart-pole's planned trials 4+, as its
     check). --quick: Pendulum-v1 runs 4 of its 10 episodes, scored on episodes 3-4 (CPU time)."""
-    return {
+    return {  # cheapest first
+        POINT_MASS: (POINT_MASS_SETS, {"episodes": 10}, 7),
         CARTPOLE: (FAST, {"steps": 200 + 200 * trials}, "trials"),  # the runs of cartpole(), reused as "known"
         PENDULUM: ({**FAST, "planning_horizon": "30"}, {"steps": 800 if quick else 2000}, 2 if quick else 5),
-        POINT_MASS: (POINT_MASS_SETS, {"episodes": 10}, 7),
     }
 
 
