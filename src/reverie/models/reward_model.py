@@ -6,9 +6,10 @@ are simple functions of the next state (minus the distance to a goal, +1 while a
 dynamics' Gaussian noise, and a 0/1 termination column regressed on a 0/1 target and read as ``output > 0.5``
 after that noise fired "terminated" at random wherever the predicted variance was large, i.e. off the data.
 
-Why it cannot be exploited off the data (the user's point mass, see docs/algorithms/pets.md): inputs are clamped to
+Why values off the data cannot be exploited (the user's point mass, see docs/algorithms/pets.md): inputs are clamped to
 the box of inputs seen in training and the reward to the range of rewards seen, so a planner that drives the model
-outside its data gains nothing there. Termination is a classifier (BCE on logits, positives weighted by
+outside its data gains nothing there. The box is per input: unseen combinations inside it (perhaps Pendulum-v1's
+(cos, sin) off the unit circle) are not covered. Termination is a classifier (BCE on logits, positives weighted by
 negatives / positives, since terminal transitions are few), read as a probability that ``ModelEnv`` turns into a
 survival weight for the rewards that follow.
 """
