@@ -22,20 +22,23 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import gymnasium as gym
 import numpy as np
 import torch
 
-from reverie.algorithms.base import Preset, TinyRun, check_range, finite
+from reverie.algorithms.base import Preset, TinyRun, check_range
+from reverie.algorithms.episode import Episode, finite_observation
 from reverie.config import one_of
 from reverie.data.replay import ReplayBuffer, transition_fields
 from reverie.envs.tasks import task_info
 from reverie.errors import UserError
 from reverie.models.dynamics import DynamicsModel
+from reverie.models.reward_model import RewardModel, fit_reward
 from reverie.models.simulator import SimulatorModel
 from reverie.models.training import TrainConfig, fit
+from reverie.packing import pack, unpack
 from reverie.planners.mpc import MPCController
 from reverie.planners.propagation import PROPAGATIONS, ParticleScorer, check_particles
 from reverie.planners.shooting import PLANNER_CONFIGS, build_planner
@@ -93,8 +96,11 @@ class Config(TrainConfig):
     planner: PlannerConfig = one_of(PLANNER_CONFIGS, "icem", PLANNER_DEFAULTS)
     replan_every: int = 1  # execute this many planned actions before planning again
     random_steps: int = 200  # real steps of uniformly random actions before the first model (one trial)
-    dynamics: str = field(default="learned", metadata={"choices": ("learned", "simulator")})
     # "simulator": plan with the env's true dynamics (one deterministic particle, no learning): the upper bound
+    dynamics: str = field(default="learned", metadata={"choices": ("learned", "simulator")})
+    reward: str = field(default="known", metadata={"choices": ("known", "learned"), "help": (
+        "learned: learn reward and termination (models.reward_model) even where reverie knows them; "
+        "an env with no known reward or termination learns it either way")})  # fmt: skip
 
     RENAMED: ClassVar[dict] = {
         **{key: f"planner.{key}" for key in _OLD_FLAT},
@@ -113,6 +119,8 @@ class Config(TrainConfig):
             check_range(name, getattr(self, name), 1, 10**9)
         check_range("patience", self.patience, 0, 10**9)
         check_range("weight_decay", self.weight_decay, 0.0, 1.0)
+        if self.reward == "learned" and self.dynamics == "simulator":
+            raise ValueError("reward=learned needs dynamics=learned (the simulator trains no model)")
         # fail before a run directory exists: the particle layout (the planner checked its own settings)
         check_particles(self.propagation, self.num_particles, self.ensemble_size)
 
@@ -172,83 +180,116 @@ def check_env(env: gym.Env, algo: str = NAME) -> None:
         raise UserError(f"{algo} needs finite action bounds to plan in; this env has {act_space}")
 
 
-def train(env: gym.Env, config: Config, run) -> dict:
-    """Run PETS on ``env`` until the run's budget is spent; returns extra summary fields."""
-    check_env(env)
+class Agent(NamedTuple):
+    """What PETS builds for an env: the ensemble f, the reward / termination model where they are learned, the
+    true simulator for ``dynamics=simulator``, the particle scorer over them and the planner."""
+
+    model: DynamicsModel
+    reward_model: RewardModel | None
+    true_model: SimulatorModel | None
+    scorer: ParticleScorer
+    planner: object  # a planners.shooting.ShootingPlanner
+    n_discrete: int | None  # the number of actions of a Discrete action space, else None
+
+
+def build_agent(env: gym.Env, config: Config) -> Agent:
+    """PETS's parts for ``env`` and ``config`` (weights drawn from torch's global generator)."""
     env_id = env.spec.id if env.spec is not None else ""
-    known_reward, known_termination = task_info(env_id).reward_fn(), task_info(env_id).termination_fn()
+    known = task_info(env_id)
+    known_reward, known_termination = (
+        (known.reward_fn(), known.termination_fn()) if config.reward == "known" else (None, None)
+    )
     obs_dim = env.observation_space.shape[0]
-    discrete = isinstance(env.action_space, gym.spaces.Discrete)
-    n_discrete = int(env.action_space.n) if discrete else None
-    act_dim = n_discrete if discrete else env.action_space.shape[0]
-    torch.manual_seed(run.seed)  # weight initialisation
+    n_discrete = int(env.action_space.n) if isinstance(env.action_space, gym.spaces.Discrete) else None
+    act_dim = n_discrete or env.action_space.shape[0]
     model = DynamicsModel(
-        obs_dim, act_dim, known_reward is None, known_termination is None, ensemble_size=config.ensemble_size,
-        hidden_size=config.hidden_size, num_layers=config.num_layers, probabilistic=config.probabilistic,
+        obs_dim, act_dim, ensemble_size=config.ensemble_size, hidden_size=config.hidden_size,
+        num_layers=config.num_layers, probabilistic=config.probabilistic,
     )  # fmt: skip
+    reward_model = None  # r(s, a, s') and p(done | s, a, s') where not known (models/reward_model.py)
+    if known_reward is None or known_termination is None:
+        reward_model = RewardModel(obs_dim, act_dim, known_reward is None, known_termination is None,
+                                   ensemble_size=config.ensemble_size)  # fmt: skip
     true_model = SimulatorModel(env_id) if config.dynamics == "simulator" else None
     scorer = ParticleScorer(
         true_model or model, config.propagation,
         1 if true_model is not None else config.num_particles,  # the simulator is deterministic
-        known_reward, known_termination, n_discrete,
+        known_reward, known_termination, n_discrete, reward_model,
     )  # fmt: skip
     planner = build_planner(config.planner, env.action_space)
+    return Agent(model, reward_model, true_model, scorer, planner, n_discrete)
+
+
+def train(env: gym.Env, config: Config, run) -> dict:
+    """Run PETS on ``env`` until the run's budget is spent; returns extra summary fields."""
+    check_env(env)
+    torch.manual_seed(run.seed)  # weight initialisation
+    agent = build_agent(env, config)
+    model, reward_model, discrete = agent.model, agent.reward_model, agent.n_discrete is not None
+    act_shape = () if discrete else env.action_space.shape
     buffer = ReplayBuffer(
-        transition_fields((obs_dim,), np.float32, () if discrete else (act_dim,), np.int64 if discrete else np.float32)
+        transition_fields(env.observation_space.shape, np.float32, act_shape, np.int64 if discrete else np.float32)
     )
     generator = torch.Generator().manual_seed(run.seed)
-    controller = MPCController(planner, replan_every=config.replan_every)  # the re-plan queue and planner/*
+    controller = MPCController(agent.planner, replan_every=config.replan_every)  # the re-plan queue and planner/*
     random_action = _random_controller(env.action_space, generator)
     model_metrics, trained_on = {}, 0
     restored = run.restored_arrays()
     if restored is not None:
-        trained_on = _restore(restored, model, generator)
+        trained_on = _restore(restored, model, generator, reward_model)
         run.restored_buffer("data", buffer)
 
     # for trial k = 1..K (one episode each; the random trial is the first episodes)
     while not run.finished():
         # train a probabilistic ensemble f on D (once per trial, after the random trial)
-        if true_model is None and len(buffer) >= config.random_steps and len(buffer) > trained_on:
+        if agent.true_model is None and len(buffer) >= config.random_steps and len(buffer) > trained_on:
             started = time.perf_counter()
-            model_metrics = fit(model, buffer, config, generator, n_discrete)
+            model_metrics = fit(model, buffer, config, generator, agent.n_discrete)
+            if reward_model is not None:  # and the reward / termination where they are not known
+                model_metrics.update(fit_reward(reward_model, buffer, config, generator, agent.n_discrete))
             model_metrics["time/model_train_s"] = time.perf_counter() - started
             trained_on = len(buffer)
-        use_model = trained_on > 0 or true_model is not None
+        use_model = trained_on > 0 or agent.true_model is not None
         if use_model:
             run.phase("planning", learning=True)
         else:
             run.phase("random warm-up", learning=False, ends_when=f"{config.random_steps} random steps")
-        obs, _ = env.reset(seed=run.episode_seed())
-        obs = finite(obs, "observation", np.float32)
+        episode = Episode(env, run, finite_observation)
         controller.reset()
-        episode_return, length, ended = 0.0, 0, False
         # for t = 0..task horizon
-        while not ended and not run.out_of_steps():
+        while episode.running:
+            obs = episode.obs
             if not use_model:  # initialise D with a random controller
                 action = random_action()
             else:
-                # CEM samples sequences a_{t:t+T}, particles propagated through f score them;
+                # iCEM/CEM samples sequences a_{t:t+T}, particles propagated through f score them;
                 # execute the first action a*_t of the best (the controller re-plans every replan_every steps)
-                action = controller.act(obs, scorer, generator)
+                action = controller.act(obs, agent.scorer, generator)
                 action = int(action) if discrete else action.numpy()
-            next_obs, reward, terminated, truncated, info = env.step(action)
-            next_obs = finite(next_obs, "observation", np.float32)
-            finite(reward, "reward")
+            episode.step(action)
             # record D <- D u {(s_t, a_t, s_t+1)}
-            buffer.add(obs, action, next_obs, reward, terminated, truncated)
-            run.count_step(float(reward))
-            episode_return += float(reward)
-            length += 1
-            ended = terminated or truncated
-            obs = next_obs
-        if not ended:
-            break
+            buffer.add(obs, action, episode.obs, episode.reward, episode.terminated, episode.truncated)
         metrics = {**model_metrics, **(controller.metrics() if use_model else {})}
-        run.end_episode(episode_return, length, info.get("is_success"), metrics)
-        if run.checkpoint_due():
-            run.save_checkpoint(_checkpoint(model, generator, trained_on), buffers={"data": buffer})
-    run.save_checkpoint(_checkpoint(model, generator, trained_on), buffers={"data": buffer})
+        if not episode.finish(metrics, lambda n=trained_on: _checkpoint(model, generator, n, reward_model, buffer)):
+            break
+    run.save_checkpoint(*_checkpoint(model, generator, trained_on, reward_model, buffer))
     return {"model_trained_on": trained_on}
+
+
+def time_planning(env: gym.Env, config: Config, steps: int = 3) -> dict:
+    """Seconds per planned step and model evaluations per second of PETS's planner on ``env`` at ``config``: the
+    parts ``train`` builds, planning from the env's first state for ``steps`` steps after one warm-up step (the
+    cost does not depend on the weights, so the model is not trained)."""
+    torch.manual_seed(0)
+    agent = build_agent(env, config)
+    generator = torch.Generator().manual_seed(0)
+    controller = MPCController(agent.planner, replan_every=config.replan_every)
+    obs = finite_observation(env.reset(seed=0)[0])
+    controller.act(obs, agent.scorer, generator)  # warm-up: first calls allocate and load kernels
+    controller.reset()
+    for _ in range(steps):
+        controller.act(obs, agent.scorer, generator)
+    return controller.metrics()
 
 
 def _random_controller(action_space, generator: torch.Generator):
@@ -259,32 +300,18 @@ def _random_controller(action_space, generator: torch.Generator):
     return lambda: (low + (high - low) * torch.rand(low.shape[0], generator=generator)).numpy()
 
 
-def _checkpoint(model, generator, trained_on) -> dict[str, np.ndarray]:
-    arrays = {f"model.{k}": v.detach().numpy().copy() for k, v in model.state_dict().items()}
-    arrays["generator"] = generator.get_state().numpy()
-    arrays["trained_on"] = np.array(trained_on)
-    return arrays
+def _checkpoint(model, generator, trained_on, reward_model, buffer) -> tuple[dict[str, np.ndarray], dict]:
+    """(arrays, buffers) for ``run.save_checkpoint``: the models, the random stream, and the data as chunks."""
+    learned = {} if reward_model is None else {"reward_model": reward_model}
+    return pack(model=model, **learned, generator=generator, trained_on=trained_on), {"data": buffer}
 
 
-def _restore(arrays, model, generator) -> int:
-    try:
-        state = {k[len("model.") :]: torch.as_tensor(v) for k, v in arrays.items() if k.startswith("model.")}
-        model.load_state_dict(state)
-        generator.set_state(torch.as_tensor(arrays["generator"]))
-        return int(arrays["trained_on"])
-    except (KeyError, RuntimeError, ValueError):
-        raise UserError("checkpoint does not fit this PETS configuration (or is corrupt)") from None
+def _restore(arrays, model, generator, reward_model=None) -> int:
+    learned = {} if reward_model is None else {"reward_model": reward_model}
+    return int(unpack(arrays, model=model, **learned, generator=generator, trained_on=None)["trained_on"])
 
 
 def evaluation_flops(env: gym.Env, config: Config) -> int:
-    """FLOPs of one model evaluation (one particle, one step, one member) of the model ``train`` would build for
+    """FLOPs of one model evaluation (one particle, one step, one member) of the model ``train`` builds for
     ``env`` and ``config``: the figure behind the pets suite's fraction of the machine's matmul rate."""
-    discrete = isinstance(env.action_space, gym.spaces.Discrete)
-    act_dim = int(env.action_space.n) if discrete else env.action_space.shape[0]
-    known = task_info(env.spec.id if env.spec is not None else "")
-    model = DynamicsModel(
-        env.observation_space.shape[0], act_dim, known.reward_fn() is None, known.termination_fn() is None,
-        ensemble_size=config.ensemble_size, hidden_size=config.hidden_size, num_layers=config.num_layers,
-        probabilistic=config.probabilistic,
-    )  # fmt: skip
-    return model.ensemble.flops_per_row()
+    return build_agent(env, config).model.ensemble.flops_per_row()

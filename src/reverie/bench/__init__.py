@@ -25,6 +25,9 @@ SUITES: dict[str, SuiteEntry] = {
     "pets": SuiteEntry(
         "pets", "PETS on the continuous cart-pole and Pendulum, beside mbrl-lib, SAC and the true-model planner"
     ),
+    "pets-learned-reward": SuiteEntry(
+        "pets_learned_reward", "the pets suite's known vs learned reward and termination section alone"
+    ),
     "pilco-gps": SuiteEntry(
         "pilco_gps",
         "PILCO swing-ups beside PETS and SAC, policy step beside TorchRL's PILCO; GPS on 2-link arm, Reacher",

@@ -3,7 +3,7 @@
 Everything that imagines trajectories in a model needs the same step: PETS's particles, MBPO's branched
 rollouts, ME-TRPO's imagined episodes. ``ModelEnv`` is that step for a batch of ``N`` rows. It owns the
 ensemble's ``[members, rows]`` layout, so callers see ``[N, ...]`` only, and it adds the reward and the
-termination, from known functions or from the model's learned heads.
+termination, from known functions, a learned ``RewardModel`` (``models.reward_model``) or the model's learned heads.
 
 Which member moves which row (``members``):
 
@@ -41,14 +41,16 @@ class ModelEnv:
         model: ``predict(obs [E, B, obs_dim], act [E, B, act_dim], sample, generator)`` ->
             ``(next_obs [E, B, obs_dim], reward [E, B] or None, terminated [E, B] bool or None)`` and
             ``ensemble_size``.
-        reward_fn, termination_fn: known functions ``(obs, act, next_obs) -> [N]``; None uses the
-            model's learned head (a model without that head then raises UserError at ``step``; no
-            termination at all means no row ever terminates).
+        reward_fn, termination_fn: known functions ``(obs, act, next_obs) -> [N]``; None uses ``reward_model``
+            when it learns that output, else the model's learned head (a model without that head then raises
+            UserError at ``step``; no termination at all means no row ever terminates).
         n_discrete: number of Discrete actions, which ``step`` one-hot encodes; None for Box actions.
         members: ``"fixed"``, ``"random"`` or ``"mean"`` (module docstring).
         sample: draw from each member's Gaussian (True) or take its mean.
         resample: ``(next_obs [N, obs_dim], generator) -> [N, obs_dim]``, applied to the predicted next
             states before rewards and terminations are computed on them (moment matching).
+        reward_model: ``predict(obs, encoded act, next_obs) -> (reward [N] or None, p_done [N] or None)``
+            (``models.reward_model.RewardModel``), or None.
     """
 
     def __init__(
@@ -61,11 +63,13 @@ class ModelEnv:
         members: str = "fixed",
         sample: bool = True,
         resample: Callable[[Tensor, torch.Generator], Tensor] | None = None,
+        reward_model=None,
     ):
         if members not in MEMBERS:
             raise ValueError(f"members must be one of {MEMBERS}, got {members!r}")
         self.model, self.reward_fn, self.termination_fn = model, reward_fn, termination_fn
         self.n_discrete, self.members, self.sample, self.resample = n_discrete, members, sample, resample
+        self.reward_model = reward_model
         self.obs: Tensor | None = None
 
     def reset(self, obs: Tensor) -> Tensor:
@@ -76,33 +80,47 @@ class ModelEnv:
         self.obs = obs.float().clone()
         return self.obs
 
-    @torch.no_grad()
     def step(self, actions: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor, Tensor]:
         """Move every row one step: actions ``[N, act_dim]`` (Box) or ``[N]`` (Discrete indices).
 
-        Returns next_obs ``[N, obs_dim]``, reward ``[N]`` float32 and terminated ``[N]`` bool; the next
-        states become the rows' states. All randomness (member draws, Gaussian samples) comes from
-        ``generator``, in this order: the permutation, the model's samples, ``resample``.
+        Returns next_obs ``[N, obs_dim]``, reward ``[N]`` float32 and terminated ``[N]`` bool (a learned
+        termination probability above 0.5); the next states become the rows' states. All randomness (member
+        draws, Gaussian samples) comes from ``generator``, in this order: the permutation, the model's
+        samples, ``resample``.
         """
+        next_obs, reward, p_done = self.step_prob(actions, generator)
+        return next_obs, reward, p_done > 0.5
+
+    @torch.no_grad()
+    def step_prob(self, actions: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor, Tensor]:
+        """``step``, with the termination as a probability ``[N]`` float32 in [0, 1] (0 or 1 when known)."""
         obs, n = self.obs, self.obs.shape[0]
-        next_obs, reward, terminated = self._predict(obs, encode_actions(actions, self.n_discrete), generator)
+        encoded = encode_actions(actions, self.n_discrete)
+        next_obs, reward, terminated = self._predict(obs, encoded, generator)
         if self.resample is not None:
             next_obs = self.resample(next_obs, generator)
+        learned_reward = learned_done = None
+        if self.reward_model is not None and (self.reward_fn is None or self.termination_fn is None):
+            learned_reward, learned_done = self.reward_model.predict(obs, encoded, next_obs)
         if self.reward_fn is not None:
             reward = self.reward_fn(obs, actions, next_obs)
+        elif learned_reward is not None:
+            reward = learned_reward
         elif reward is None:
             raise UserError("no reward function is known for this env and the model learns none")
         if self.termination_fn is not None:
             terminated = self.termination_fn(obs, actions, next_obs)
+        elif learned_done is not None:
+            terminated = learned_done
         if reward.shape != (n,) or (terminated is not None and terminated.reshape(-1).shape != (n,)):
             shapes = f"reward {tuple(reward.shape)}" + (
                 "" if terminated is None else f", termination {tuple(terminated.shape)}"
             )
             raise UserError(f"the reward/termination functions must return [{n}] for {n} rows; got {shapes}")
         if terminated is None:
-            terminated = torch.zeros(n, dtype=torch.bool, device=obs.device)
+            terminated = torch.zeros(n, device=obs.device)
         self.obs = next_obs
-        return next_obs, reward.float(), terminated.reshape(n)
+        return next_obs, reward.float(), terminated.reshape(n).float()
 
     def _predict(self, obs: Tensor, act: Tensor, generator) -> tuple[Tensor, Tensor | None, Tensor | None]:
         """The model's (next_obs [N, obs_dim], reward [N] or None, terminated [N] or None) for each row."""

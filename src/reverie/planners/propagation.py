@@ -65,12 +65,15 @@ def score_sequences(
     reward_fn: Callable | None = None,
     termination_fn: Callable | None = None,
     n_discrete: int | None = None,
+    reward_model=None,
 ) -> Tensor:
     """Predicted return of each action sequence, ``[pop]``.
 
     model: a ``DynamicsModel`` (or ``SimulatorModel``); obs ``[obs_dim]``, the current real state;
     actions ``[pop, horizon, act_dim]`` or ``[pop, horizon]`` (discrete). reward_fn / termination_fn:
-    ``(obs, act, next_obs) -> [N]``; None means the model's learned head.
+    ``(obs, act, next_obs) -> [N]``; None means ``reward_model`` (a ``models.reward_model.RewardModel``) or, without
+    one, the model's learned head. A learned termination is a probability p_t: a particle's reward at step t counts
+    with its survival prod_{tau < t} (1 - p_tau), the expected return (a known one is 0/1: rewards stop after it).
     """
     pop, horizon = actions.shape[:2]
     n = pop * num_particles
@@ -80,15 +83,17 @@ def score_sequences(
         model, reward_fn, termination_fn, n_discrete,
         members=MEMBERS[propagation], sample=propagation != "expectation",
         resample=moment_matching(num_particles) if propagation == "moment-matching" else None,
+        reward_model=reward_model,
     )  # fmt: skip
     env.reset(obs.expand(n, -1))
-    alive = torch.ones(n, dtype=torch.bool, device=obs.device)
+    alive = torch.ones(n, device=obs.device)  # survival probability before this step
     total = torch.zeros(n, device=obs.device)
     for t in range(horizon):
         act = actions[:, t].repeat(num_particles, *([1] * (actions.dim() - 2)))  # [N, act_dim] or [N]
-        _, reward, terminated = env.step(act, generator)
-        total += torch.where(alive, reward, 0.0)  # rewards count up to and including the terminating step
-        alive &= ~terminated
+        _, reward, p_done = env.step_prob(act, generator)
+        # rewards count up to and including the terminating step; where() keeps a dead particle's NaN out
+        total += torch.where(alive > 0, alive * reward, 0.0)
+        alive = alive * (1.0 - p_done)
     returns = total.view(num_particles, pop).mean(dim=0)
     return torch.nan_to_num(returns, nan=-torch.inf)  # a diverged model's sequence is never chosen
 
@@ -104,9 +109,11 @@ class ParticleScorer:
     reward_fn: Callable | None = None
     termination_fn: Callable | None = None
     n_discrete: int | None = None
+    reward_model: object = None
 
     def __call__(self, obs: Tensor, actions: Tensor, generator: torch.Generator) -> Tensor:
         return score_sequences(
             self.model, obs, actions, self.num_particles, self.propagation, generator=generator,
             reward_fn=self.reward_fn, termination_fn=self.termination_fn, n_discrete=self.n_discrete,
+            reward_model=self.reward_model,
         )  # fmt: skip
