@@ -28,6 +28,9 @@ SUITES: dict[str, SuiteEntry] = {
     "pets-learned-reward": SuiteEntry(
         "pets_learned_reward", "the pets suite's known vs learned reward and termination section alone"
     ),
+    "pets-presets": SuiteEntry(
+        "pets_presets", "seconds per planned PETS step at the defaults and at each preset (continuous cart-pole)"
+    ),
     "pilco-gps": SuiteEntry(
         "pilco_gps",
         "PILCO swing-ups beside PETS and SAC, policy step beside TorchRL's PILCO; GPS on 2-link arm, Reacher",
