@@ -9,6 +9,19 @@ torch.set_num_threads(1)
 
 import pytest  # noqa: E402
 
+# a small PETS: the point mass needs no 3x200 networks, and its tests must stay well under a minute
+SMALL_PETS = {
+    "hidden_size": "64",
+    "num_layers": "2",
+    "num_particles": "5",
+    "planner": "icem",
+    "planner.population_size": "100",
+    "planner.num_elites": "10",
+    "planner.num_iterations": "3",
+    "random_steps": "60",
+    "epochs": "30",
+}
+
 
 @pytest.fixture
 def cli_error(capsys):
@@ -22,3 +35,21 @@ def cli_error(capsys):
         return err[0]
 
     return run
+
+
+@pytest.fixture
+def resume_to():
+    """Extend a stopped run's episode budget in its config.json, resume it through the CLI, return its summary."""
+    import json
+
+    from reverie.cli import main
+
+    def resume(run_dir, episodes: int) -> dict:
+        record = json.loads((run_dir / "config.json").read_text())
+        record["episodes"] = episodes
+        (run_dir / "config.json").write_text(json.dumps(record))
+        (run_dir / "summary.json").unlink()
+        assert main(["resume", str(run_dir), "--quiet"]) == 0
+        return json.loads((run_dir / "summary.json").read_text())
+
+    return resume

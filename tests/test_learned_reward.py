@@ -8,6 +8,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from conftest import SMALL_PETS
 
 from reverie.algorithms import pets
 from reverie.envs.point_mass import PointMass
@@ -21,17 +22,7 @@ USER_ENV = "tests/UserPointMass-v0"  # a user's own env: reverie knows no reward
 if USER_ENV not in gym.registry:
     gym.register(USER_ENV, entry_point=PointMass, max_episode_steps=60)
 
-SMALL = {  # tests/test_pets.py's small PETS
-    "hidden_size": "64",
-    "num_layers": "2",
-    "num_particles": "5",
-    "planner": "icem",
-    "planner.population_size": "100",
-    "planner.num_elites": "10",
-    "planner.num_iterations": "3",
-    "random_steps": "60",
-    "epochs": "30",
-}
+SMALL = SMALL_PETS  # tests/test_pets.py's small PETS (conftest.py)
 
 
 def test_the_switch_learns_reward_and_termination_even_where_they_are_known(tmp_path):

@@ -4,23 +4,11 @@ import json
 
 import numpy as np
 import pytest
+from conftest import SMALL_PETS as SMALL  # the point mass needs no 3x200 networks
 
 from reverie.cli import main
 from reverie.runner.spec import RunSpec
 from reverie.runner.train import start_run
-
-# a small PETS: the point mass needs no 3x200 networks, and the test must stay well under a minute
-SMALL = {
-    "hidden_size": "64",
-    "num_layers": "2",
-    "num_particles": "5",
-    "planner": "icem",
-    "planner.population_size": "100",
-    "planner.num_elites": "10",
-    "planner.num_iterations": "3",
-    "random_steps": "60",
-    "epochs": "30",
-}
 
 
 def test_pets_reaches_the_goal_within_a_few_trials_where_random_actions_do_not(tmp_path):

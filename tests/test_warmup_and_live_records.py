@@ -29,17 +29,13 @@ def test_a_budget_that_ends_in_the_warm_up_says_so_in_one_line(tmp_path, capsys)
     assert len(warnings) == 1 and "random warm-up" in warnings[0] and "500 random steps" in warnings[0]
 
 
-def test_warmup_episodes_count_the_episodes_before_the_first_model_and_survive_a_resume(tmp_path, capsys):
+def test_warmup_episodes_count_the_episodes_before_the_first_model_and_survive_a_resume(tmp_path, capsys, resume_to):
     summary = start_run(RunSpec("pets", "reverie/PointMass-v0", 0, 3, None, SMALL, {}, tmp_path / "r"), show=True)
     assert summary["warmup_episodes"] == 1 and summary["model_trained_on"] >= 60  # one 60-step random episode
     assert "warning:" not in capsys.readouterr().err
     start_run(RunSpec("pets", "reverie/PointMass-v0", 0, 2, None, SMALL, {}, tmp_path / "split"), show=False)
-    record = json.loads((tmp_path / "split" / "config.json").read_text())
-    record["episodes"] = 3
-    (tmp_path / "split" / "config.json").write_text(json.dumps(record))
-    (tmp_path / "split" / "summary.json").unlink()
-    assert main(["resume", str(tmp_path / "split"), "--quiet"]) == 0
-    assert json.loads((tmp_path / "split" / "summary.json").read_text())["warmup_episodes"] == 1
+    resumed = resume_to(tmp_path / "split", 3)
+    assert resumed["warmup_episodes"] == 1
 
 
 def test_an_algorithm_without_a_warm_up_reports_zero(tmp_path):
@@ -88,18 +84,13 @@ def test_eval_every_is_refused_for_an_algorithm_with_no_separate_policy(tmp_path
 
 
 @pytest.mark.parametrize("algo", ["gps", "pilco"])
-def test_the_evaluations_survive_a_resume(tmp_path, algo):
+def test_the_evaluations_survive_a_resume(tmp_path, algo, resume_to):
     tiny = get_algorithm(algo).TINY
     spec = RunSpec(algo, tiny.env_id, 0, tiny.episodes, None, tiny.overrides, {}, tmp_path / "straight",
                    eval_every=1, eval_episodes=2)  # fmt: skip
     straight = start_run(spec, show=False)
     start_run(dataclasses.replace(spec, episodes=tiny.split_at, out=tmp_path / "split"), show=False)
-    record = json.loads((tmp_path / "split" / "config.json").read_text())
-    record["episodes"] = tiny.episodes
-    (tmp_path / "split" / "config.json").write_text(json.dumps(record))
-    (tmp_path / "split" / "summary.json").unlink()
-    assert main(["resume", str(tmp_path / "split"), "--quiet"]) == 0
-    resumed = json.loads((tmp_path / "split" / "summary.json").read_text())
+    resumed = resume_to(tmp_path / "split", tiny.episodes)
     assert (resumed["eval_env_steps"], resumed["eval_returns"]) == (
         straight["eval_env_steps"],
         straight["eval_returns"],
