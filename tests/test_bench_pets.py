@@ -5,7 +5,7 @@ import json
 import numpy as np
 
 from reverie.bench import peers
-from reverie.bench.pets import _trials
+from reverie.bench.pets_runs import trials_of as _trials
 
 
 def test_a_missing_peer_is_reported_not_measured(tmp_path, monkeypatch):

@@ -113,7 +113,7 @@ def test_rewards_after_a_learned_termination_are_weighted_by_survival():
 
 def test_the_suite_compares_returns_and_costs_the_same_way():
     # 1 = as good as the known reward; below 1 worse, for rewards (cart-pole) and for costs (Pendulum, point mass)
-    from reverie.bench.pets import _score_ratio
+    from reverie.bench.pets_learned_reward import _score_ratio
 
     assert _score_ratio(180.0, 200.0) == pytest.approx(0.9)
     assert _score_ratio(-200.0, -180.0) == pytest.approx(0.9)

@@ -10,7 +10,6 @@ interrupted run and reuses finished ones instead of redoing hours of work.
 
 from __future__ import annotations
 
-import json
 import resource
 import time
 from pathlib import Path
@@ -21,55 +20,23 @@ import torch
 from reverie.algorithms import algorithm_config, get_algorithm
 from reverie.bench.checks import check
 from reverie.bench.peers import run_peer
+from reverie.bench.pets_learned_reward import learned_reward
+from reverie.bench.pets_runs import (
+    CARTPOLE,
+    CARTPOLE_THRESHOLD,
+    FAST,
+    PENDULUM,
+    PENDULUM_THRESHOLD,
+    SAC_SEEDS,
+    SAC_STEPS,
+    SWINGUP,
+    SWINGUP_SETS,
+    per_trial,
+    pets_runs,
+)
 from reverie.bench.stats import mean_band, on_step_grid, steps_to_threshold
 from reverie.runner.progress import RunProgress
-from reverie.runner.spec import RunSpec
-from reverie.runner.train import make_env, start_seeds
-
-# PETS with the iCEM planner (Pinneri et al. 2020) and 5 particles: ~14x fewer model evaluations per step
-# than mbrl-lib's tutorial settings (CEM 500 x 5, 20 particles), which this suite compares it against.
-FAST = {
-    "planner": "icem",
-    "num_particles": "5",
-    "planner.population_size": "300",
-    "planner.num_iterations": "3",
-    "planner.num_elites": "10",
-}
-CARTPOLE, SWINGUP, PENDULUM = "reverie/CartPoleContinuous-v0", "reverie/CartPoleSwingUp-v0", "Pendulum-v1"
-# Swing-up: PETS's own cart-pole planning horizon (25 steps of 0.04 s = 1 s of look-ahead).
-SWINGUP_SETS = {**FAST, "planner.planning_horizon": "25"}
-CARTPOLE_THRESHOLD, PENDULUM_THRESHOLD = 190.0, -200.0  # "solved": mean of 3 consecutive episodes at or above
-SAC_STEPS = 10_000  # SAC reaches both thresholds in about 3.5k steps (shared/peers/README.md)
-SAC_SEEDS = 3  # SAC is the reference point here, not the subject; 3 seeds give its median
-
-
-def _trials(run_dir: Path) -> list[dict]:
-    """The planned episodes (rows with planner metrics) of one run directory's metrics.jsonl."""
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return [r for r in rows if "planner/seconds_per_step" in r]
-
-
-def _pets_runs(out: Path, env_id: str, seeds, sets: dict, *, steps=None, episodes=None, algo="pets") -> list[dict]:
-    spec = RunSpec(algo, env_id, episodes=episodes, steps=steps, overrides=sets, out=out, checkpoint_every=1)
-    summaries = start_seeds(spec, seeds, 2, show=False, reuse=True)
-    runs = []
-    for seed, summary in zip(seeds, summaries, strict=True):
-        trials = _trials(out / f"seed_{seed}")
-        planned_steps = sum(t["env/episode_length"] for t in trials)
-        end_steps = np.cumsum(summary["episode_lengths"])  # env steps when each episode ended
-        runs.append({"seed": seed, "summary": summary, "trials": trials, "planned_steps": planned_steps,
-                     "end_steps": end_steps})  # fmt: skip
-    return runs
-
-
-def _per_trial(runs: list[dict], trials: int) -> np.ndarray:
-    """Returns of the first ``trials`` planned episodes, [seeds, trials]; NaN where the step budget ended a seed's
-    run first (a seed whose random phase or early trials ran long fits fewer whole trials in the same budget)."""
-    table = np.full((len(runs), trials), np.nan)
-    for row, run in zip(table, runs, strict=True):
-        got = [t["env/episode_return"] for t in run["trials"][:trials]]
-        row[: len(got)] = got
-    return table
+from reverie.runner.train import make_env
 
 
 def _matmul_gflops() -> float:
@@ -116,8 +83,8 @@ def _steps_curve(title: str, series: dict, grid) -> dict:
 
 def cartpole(out: Path, seeds, trials: int, gflops: float) -> tuple[list, dict, dict, list]:
     """PETS on the continuous cart-pole: returns per trial, seconds per step, planner throughput."""
-    runs = _pets_runs(out / "cartpole", CARTPOLE, seeds, FAST, steps=200 + 200 * trials)
-    returns = _per_trial(runs, trials)
+    runs = pets_runs(out / "cartpole", CARTPOLE, seeds, FAST, steps=200 + 200 * trials)
+    returns = per_trial(runs, trials)
     median = np.nanmedian(returns, axis=0)
     fourth_on = median[3:].min() if len(median) > 3 else float("nan")
     checks = [check("cartpole: worst per-trial median return, trials 4+", fourth_on, ">= 190", fourth_on >= 190)]
@@ -134,7 +101,7 @@ def cartpole(out: Path, seeds, trials: int, gflops: float) -> tuple[list, dict, 
         "planner_fraction_of_matmul_rate": round(evals * flops_per_eval / 1e9 / gflops, 3),
         "cartpole_steps_to_190": _steps_to(runs, CARTPOLE_THRESHOLD),
     }
-    upper = _pets_runs(out / "cartpole-true-model", CARTPOLE, [0], {**FAST, "dynamics": "simulator"}, episodes=1)
+    upper = pets_runs(out / "cartpole-true-model", CARTPOLE, [0], {**FAST, "dynamics": "simulator"}, episodes=1)
     bound = upper[0]["summary"]["episode_returns"][0]
     ratio = float(np.nanmean(returns[:, -1])) / bound
     checks.append(check("cartpole: PETS last-trial return / true-model return", ratio, "report (1 = bound)", True))
@@ -193,7 +160,7 @@ def _band_on_grid(histories: list[tuple], grid) -> dict:
 
 def pendulum(out: Path, seeds, with_sac: bool) -> tuple[list, dict, dict]:
     """PETS on Pendulum-v1: 10 episodes of 200 steps, the first with random actions; SAC's steps beside it."""
-    runs = _pets_runs(out / "pendulum", PENDULUM, seeds, {**FAST, "planner.planning_horizon": "30"}, steps=2000)
+    runs = pets_runs(out / "pendulum", PENDULUM, seeds, {**FAST, "planner.planning_horizon": "30"}, steps=2000)
     late = [np.mean(r["summary"]["episode_returns"][5:10]) for r in runs]
     mean, worst = float(np.mean(late)), float(np.min(late))
     checks = [
@@ -204,7 +171,7 @@ def pendulum(out: Path, seeds, with_sac: bool) -> tuple[list, dict, dict]:
     # how much of the gap is the model, and how much is hard start states (hanging down costs ~-350 even at best)
     worst_seed = runs[int(np.argmin(late))]["seed"]
     sets = {**FAST, "planner.planning_horizon": "30", "dynamics": "simulator"}
-    bound = _pets_runs(out / "pendulum-true-model", PENDULUM, [worst_seed], sets, steps=2000)[0]["summary"]
+    bound = pets_runs(out / "pendulum-true-model", PENDULUM, [worst_seed], sets, steps=2000)[0]["summary"]
     bound_late = float(np.mean(bound["episode_returns"][5:10]))
     name = f"pendulum: true-model planner, seed {worst_seed}'s episodes 6-10"
     checks.append(check(name, bound_late, "report", True))
@@ -233,10 +200,10 @@ def pendulum(out: Path, seeds, with_sac: bool) -> tuple[list, dict, dict]:
 
 def swingup(out: Path, seeds, trials: int) -> tuple[list, dict, dict]:
     """PETS on the cart-pole swing-up: trials until the return reaches 90% of the true-model planner's."""
-    runs = _pets_runs(out / "swingup", SWINGUP, seeds, SWINGUP_SETS, steps=200 + 200 * trials)
-    upper = _pets_runs(out / "swingup-true-model", SWINGUP, [0], {**SWINGUP_SETS, "dynamics": "simulator"}, episodes=3)
+    runs = pets_runs(out / "swingup", SWINGUP, seeds, SWINGUP_SETS, steps=200 + 200 * trials)
+    upper = pets_runs(out / "swingup-true-model", SWINGUP, [0], {**SWINGUP_SETS, "dynamics": "simulator"}, episodes=3)
     bound = float(np.mean(upper[0]["summary"]["episode_returns"]))
-    returns = _per_trial(runs, trials)
+    returns = per_trial(runs, trials)
     reached = [int(np.argmax(row >= 0.9 * bound)) + 1 if (row >= 0.9 * bound).any() else None for row in returns]
     passed = all(t is not None for t in reached)
     worst = max(t or trials + 1 for t in reached)
@@ -279,7 +246,7 @@ def planners(out: Path) -> tuple[list, dict]:
     facts = {}
     for name, sets in PLANNER_SETS.items():
         sets = {**sets, "planner.planning_horizon": "25", "dynamics": "simulator"}
-        run = _pets_runs(out / f"planners/{name}", SWINGUP, [0], sets, episodes=3)[0]
+        run = pets_runs(out / f"planners/{name}", SWINGUP, [0], sets, episodes=3)[0]
         facts[name] = {
             "mean_return": round(float(np.mean(run["summary"]["episode_returns"])), 2),
             "s_per_step": round(float(np.mean([t["planner/seconds_per_step"] for t in run["trials"]])), 4),
@@ -293,55 +260,8 @@ def planners(out: Path) -> tuple[list, dict]:
 
 def mpc_baseline(out: Path, seeds, trials: int) -> np.ndarray:
     """The "one network + random shooting" baseline (algorithm ``mpc``) on the cart-pole: returns per trial."""
-    runs = _pets_runs(out / "cartpole-mpc", CARTPOLE, seeds, {}, steps=200 + 200 * trials, algo="mpc")
-    return _per_trial(runs, trials)
-
-
-# Known vs learned reward and termination (``reward=learned``): same seeds, same settings; the score is the mean return
-# over each env's last episodes, once the learned reward has seen the goal (the point mass's random data never reach
-# x = 1, so its learned reward needs a few planned trials of exploration first: docs/algorithms/pets.md). The point
-# mass, not otherwise in this suite, runs tests/test_pets.py's small PETS.
-POINT_MASS = "reverie/PointMass-v0"
-POINT_MASS_SETS = {**FAST, "hidden_size": "64", "num_layers": "2", "planner.population_size": "100",
-                   "random_steps": "60", "epochs": "30"}  # fmt: skip
-
-
-def _learned_reward_envs(quick: bool, trials: int) -> dict:
-    """env: (settings, budget, first scored episode, 0-based; "trials": the cart-pole's planned trials 4+, as its
-    check). --quick: Pendulum-v1 runs 4 of its 10 episodes, scored on episodes 3-4 (CPU time)."""
-    return {  # cheapest first
-        POINT_MASS: (POINT_MASS_SETS, {"episodes": 10}, 7),
-        CARTPOLE: (FAST, {"steps": 200 + 200 * trials}, "trials"),  # the runs of cartpole(), reused as "known"
-        PENDULUM: ({**FAST, "planner.planning_horizon": "30"}, {"steps": 800 if quick else 2000}, 2 if quick else 5),
-    }
-
-
-def _score_ratio(learned: float, known: float) -> float:
-    """learned / known for positive returns, known / learned for costs (negative returns): 1 = as good, < 1 worse."""
-    return learned / known if known > 0 else known / learned
-
-
-def learned_reward(out: Path, seeds, trials: int, quick: bool) -> tuple[list, dict]:
-    """PETS with the known reward and termination against ``reward=learned`` on three envs (the same seeds)."""
-    checks, facts = [], {}
-    for env_id, (sets, budget, first) in _learned_reward_envs(quick, trials).items():
-        name = env_id.split("/")[-1]
-        scores = {}
-        for mode in ("known", "learned"):
-            reused = {CARTPOLE: "cartpole", PENDULUM: None if quick else "pendulum"}.get(env_id)
-            folder = reused if mode == "known" else None
-            runs = _pets_runs(out / (folder or f"learned-reward/{name}-{mode}"), env_id, seeds,
-                              {**sets, "reward": mode}, **budget)  # fmt: skip
-            if first == "trials":  # cart-pole: the planned trials from the 4th on, as the suite's cart-pole check
-                per_run = [np.mean([t["env/episode_return"] for t in r["trials"][3:]]) for r in runs]
-            else:
-                per_run = [np.mean(r["summary"]["episode_returns"][first:]) for r in runs]
-            scores[mode] = float(np.mean(per_run))
-            facts[f"{name}_{mode}_per_seed"] = np.round(per_run, 2).tolist()
-        ratio = _score_ratio(scores["learned"], scores["known"])
-        facts[f"{name}_known_learned_return"] = [round(scores["known"], 2), round(scores["learned"], 2)]
-        checks.append(check(f"learned reward: {name} learned / known return", ratio, ">= 0.9", ratio >= 0.9))
-    return checks, {"learned_reward": facts}
+    runs = pets_runs(out / "cartpole-mpc", CARTPOLE, seeds, {}, steps=200 + 200 * trials, algo="mpc")
+    return per_trial(runs, trials)
 
 
 def run(runs: int | None = None, quick: bool = False, show: bool = False, out: Path | None = None) -> dict:
@@ -352,7 +272,7 @@ def run(runs: int | None = None, quick: bool = False, show: bool = False, out: P
     with RunProgress("pets", 6, "experiments", enabled=show) as progress:
         progress.show(f"cart-pole, {len(seeds)} seeds x {trials} trials, and the true-model bound")
         checks, series, facts, cart_runs = cartpole(out, seeds, trials, _matmul_gflops())
-        returns = _per_trial(cart_runs, trials)
+        returns = per_trial(cart_runs, trials)
         upper = facts["cartpole_true_model_return"]
         mpc_seeds = seeds[:2]  # a baseline curve, not a target
         series[f"reverie MPC (1 network, random shooting, {len(mpc_seeds)} seeds)"] = mean_band(
