@@ -86,14 +86,20 @@ def score_sequences(
         reward_model=reward_model,
     )  # fmt: skip
     env.reset(obs.expand(n, -1))
-    alive = torch.ones(n, device=obs.device)  # survival probability before this step
+    # a learned termination is a probability; a known one (or none) is 0/1, for which a boolean mask is cheaper
+    learned_done = termination_fn is None and getattr(reward_model, "learn_termination", reward_model is not None)
+    alive = torch.ones(n, device=obs.device, dtype=None if learned_done else torch.bool)  # survival before this step
     total = torch.zeros(n, device=obs.device)
     for t in range(horizon):
         act = actions[:, t].repeat(num_particles, *([1] * (actions.dim() - 2)))  # [N, act_dim] or [N]
         _, reward, p_done = env.step_prob(act, generator)
         # rewards count up to and including the terminating step; where() keeps a dead particle's NaN out
-        total += torch.where(alive > 0, alive * reward, 0.0)
-        alive = alive * (1.0 - p_done)
+        if learned_done:
+            total += torch.where(alive > 0, alive * reward, 0.0)
+            alive = alive * (1.0 - p_done)
+        else:
+            total += torch.where(alive, reward, 0.0)
+            alive &= p_done == 0
     returns = total.view(num_particles, pop).mean(dim=0)
     return torch.nan_to_num(returns, nan=-torch.inf)  # a diverged model's sequence is never chosen
 
