@@ -188,9 +188,8 @@ def _list_keys(algo: str) -> int:
     from reverie.algorithms import ALGORITHMS, algorithm_config, presets
     from reverie.config import current_keys
 
-    entry = ALGORITHMS.get(algo)
     config = algorithm_config(algo, {})  # the defaults this algorithm runs with (its entry's preset applied)
-    print(f"{algo}: {entry.summary if entry else ''}")
+    print(f"{algo}: {ALGORITHMS[algo].summary}")
     print(f"config keys (reverie train {algo} --set KEY=VALUE):")
     for info in current_keys(config):
         when = f"; when {info.key.rsplit('.', 1)[0]}={info.variant}" if info.variant else ""

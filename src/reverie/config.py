@@ -15,6 +15,7 @@ records it as ``{"name": "mppi", ...its keys}`` (``config_record``).
 from __future__ import annotations
 
 import ast
+import copy
 import dataclasses
 import difflib
 import functools
@@ -76,7 +77,7 @@ def config_record(config) -> dict:
         elif dataclasses.is_dataclass(value):
             out[field.name] = config_record(value)
         else:
-            out[field.name] = dataclasses.asdict(config)[field.name] if isinstance(value, list | dict) else value
+            out[field.name] = copy.deepcopy(value) if isinstance(value, list | dict) else value
     return out
 
 
