@@ -147,8 +147,16 @@ def test_resample_replaces_the_predicted_states_before_the_reward_sees_them():
     assert env.obs.tolist() == [[7.0], [7.0]]
 
 
-def test_rows_that_do_not_split_over_the_members_are_refused():
+def test_fixed_members_refuse_rows_that_do_not_split_and_random_members_pad_them():
     with pytest.raises(ValueError, match="multiples of 3"):
-        ModelEnv(Linear(3), members="random").reset(torch.zeros(4, 1))
+        ModelEnv(Linear(3), members="fixed").reset(torch.zeros(4, 1))
     with pytest.raises(ValueError, match="members"):
         ModelEnv(Linear(3), members="ts1")
+    for rows in (1, 4, 5):  # padded up to 3 or 6 rows inside, the callers get exactly their rows back in order
+        env = ModelEnv(Linear(3), lambda o, a, n: n[:, 0], members="random")
+        start = torch.arange(rows, dtype=torch.float32)[:, None]
+        env.reset(start)
+        next_obs, reward, terminated = env.step(torch.ones(rows, 1), gen(0))
+        assert next_obs.shape == (rows, 1) and reward.shape == (rows,) and terminated.shape == (rows,)
+        # every row moved from its own start by some member's step (1, 2 or 3)
+        assert set((next_obs - start).flatten().tolist()) <= {1.0, 2.0, 3.0}

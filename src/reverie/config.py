@@ -44,6 +44,13 @@ class KeyInfo(NamedTuple):
     variant: str | None = None  # for a key of a one_of group: the variant it belongs to ("mppi")
 
 
+def check_range(name: str, value: float, low: float, high: float) -> None:
+    """Raise ValueError unless ``low <= value <= high`` (a Config's ``__post_init__`` check, which ``build_config``
+    turns into one line)."""
+    if not (low <= value <= high):
+        raise ValueError(f"config key '{name}' must lie in [{low}, {high}], got {value}")
+
+
 def one_of(variants: Mapping[str, type], default: str, defaults: Mapping[str, Mapping] | None = None):
     """A dataclass field holding one config of ``variants`` (name -> dataclass), ``default`` unless chosen.
 

@@ -46,6 +46,12 @@ ALGORITHMS: dict[str, AlgorithmEntry] = {
     "gps": AlgorithmEntry(
         "gps", "Guided Policy Search (mirror descent): KL-bounded LQG on local linear fits, imitated by a network"
     ),
+    "sac": AlgorithmEntry("sac", "SAC: soft actor-critic, model-free (twin critics, learned temperature)"),
+    "td3": AlgorithmEntry("td3", "TD3: twin delayed DDPG, model-free (clipped double Q, target smoothing)"),
+    "ddpg": AlgorithmEntry(
+        "td3", "DDPG: deterministic policy gradient with one critic (TD3's preset ddpg)", preset="ddpg"
+    ),
+    "mbpo": AlgorithmEntry("mbpo", "MBPO: SAC on short branched rollouts of a probabilistic ensemble (Janner et al.)"),
 }
 
 

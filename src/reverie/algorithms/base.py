@@ -11,7 +11,10 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
+from reverie.config import check_range
 from reverie.errors import UserError
+
+__all__ = ["Preset", "Run", "TinyRun", "check_range", "finite"]
 
 
 class TinyRun(NamedTuple):
@@ -30,12 +33,6 @@ class Preset(NamedTuple):
     summary: str  # one line for `reverie list ALGO`
     overrides: dict
     tiny: TinyRun | None = None  # the contract test's run, for a preset registered as an algorithm of its own
-
-
-def check_range(name: str, value: float, low: float, high: float) -> None:
-    """Raise ValueError unless ``low <= value <= high``."""
-    if not (low <= value <= high):
-        raise ValueError(f"config key '{name}' must lie in [{low}, {high}], got {value}")
 
 
 def finite(value, what: str, dtype=np.float64) -> np.ndarray:

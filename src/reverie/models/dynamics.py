@@ -74,14 +74,14 @@ class DynamicsModel(nn.Module):
         return torch.cat(parts, dim=-1)
 
     @torch.no_grad()
-    def predict(self, obs, act, sample: bool = True, generator: torch.Generator | None = None):
-        """One step for every member.
+    def predict(self, obs, act, sample: bool = True, generator: torch.Generator | None = None, members=None):
+        """One step for every member (or, with ``members`` (indices [M]), for those: E below is then M).
 
         obs [E, B, obs_dim], act [E, B, act_dim] -> next_obs [E, B, obs_dim], reward [E, B] or None,
         terminated [E, B] bool or None. With ``sample``, a probabilistic model draws from its Gaussian;
         otherwise it returns the mean.
         """
-        mean, logvar = self.ensemble(self.input_normalizer.normalize(self.make_inputs(obs, act)))
+        mean, logvar = self.ensemble(self.input_normalizer.normalize(self.make_inputs(obs, act)), members)
         out = mean
         if sample and logvar is not None:
             noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)

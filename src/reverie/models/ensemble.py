@@ -26,8 +26,11 @@ class EnsembleLinear(nn.Module):
         self.weight = nn.Parameter(nn.init.trunc_normal_(weight, std=std, a=-2 * std, b=2 * std))
         self.bias = nn.Parameter(torch.zeros(ensemble_size, 1, out_dim))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.baddbmm(self.bias, x, self.weight)
+    def forward(self, x: torch.Tensor, members: torch.Tensor | None = None) -> torch.Tensor:
+        """x [E, B, in_dim] -> [E, B, out_dim]; with ``members`` (indices [M]), x [M, B, in_dim] through those."""
+        if members is None:
+            return torch.baddbmm(self.bias, x, self.weight)
+        return torch.baddbmm(self.bias[members], x, self.weight[members])
 
 
 class GaussianEnsemble(nn.Module):
@@ -58,9 +61,12 @@ class GaussianEnsemble(nn.Module):
         multiply-add; activations and the variance bounds, a few per unit, are left out)."""
         return sum(2 * layer.weight.shape[1] * layer.weight.shape[2] for layer in self.net if hasattr(layer, "weight"))
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """x [E, B, in_dim] -> mean [E, B, out_dim], log-variance [E, B, out_dim] (None if deterministic)."""
-        out = self.net(x)
+    def forward(self, x: torch.Tensor, members: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x [E, B, in_dim] -> mean [E, B, out_dim], log-variance [E, B, out_dim] (None if deterministic); with
+        ``members`` (indices [M]) x is [M, B, in_dim] and only those members run."""
+        out = x
+        for layer in self.net:
+            out = layer(out, members) if isinstance(layer, EnsembleLinear) else layer(out)
         if not self.probabilistic:
             return out, None
         mean, logvar = out.split(self.out_dim, dim=-1)

@@ -10,7 +10,10 @@ Which member moves which row (``members``):
 - ``"fixed"``: row r is always moved by member ``r // (N / E)`` (rows in E equal consecutive blocks);
   PETS's TS-inf when a sequence's particles are spread over the blocks;
 - ``"random"``: every step a fresh random permutation of the rows is split into E equal blocks, so each
-  row gets a random member and each member still moves N / E rows (PETS's TS1; MBPO, ME-TRPO);
+  row gets a random member and each member still moves N / E rows (PETS's TS1; MBPO, ME-TRPO); N need not be a
+  multiple of E (a few rows are repeated to fill the blocks and their predictions dropped);
+- ``"random-elite"``: ``"random"`` over the model's elites only (``model.elites``, the members with the best
+  validation error): MBPO's random elite per row;
 - ``"mean"``: every member moves every row and the predictions are averaged (E times the compute); a
   learned termination is then the members' majority vote.
 
@@ -28,7 +31,7 @@ from torch import Tensor
 from reverie.errors import UserError
 from reverie.models.dynamics import encode_actions
 
-MEMBERS = ("fixed", "random", "mean")
+MEMBERS = ("fixed", "random", "random-elite", "mean")
 
 # (obs [N, obs_dim], act [N, ...] as the env takes it, next_obs [N, obs_dim]) -> [N]
 StepFn = Callable[[Tensor, Tensor, Tensor], Tensor]
@@ -45,7 +48,7 @@ class ModelEnv:
             when it learns that output, else the model's learned head (a model without that head then raises
             UserError at ``step``; no termination at all means no row ever terminates).
         n_discrete: number of Discrete actions, which ``step`` one-hot encodes; None for Box actions.
-        members: ``"fixed"``, ``"random"`` or ``"mean"`` (module docstring).
+        members: ``"fixed"``, ``"random"``, ``"random-elite"`` or ``"mean"`` (module docstring).
         sample: draw from each member's Gaussian (True) or take its mean.
         resample: ``(next_obs [N, obs_dim], generator) -> [N, obs_dim]``, applied to the predicted next
             states before rewards and terminations are computed on them (moment matching).
@@ -74,9 +77,9 @@ class ModelEnv:
 
     def reset(self, obs: Tensor) -> Tensor:
         """Start every row at ``obs`` ``[N, obs_dim]`` (copied, as float32); returns the copy."""
-        ensemble = self.model.ensemble_size
-        if self.members != "mean" and obs.shape[0] % ensemble:
-            raise ValueError(f"members={self.members!r} needs rows ({obs.shape[0]}) in multiples of {ensemble}")
+        ensemble = self.moving_members()
+        if self.members == "fixed" and obs.shape[0] % ensemble:
+            raise ValueError(f"members='fixed' needs rows ({obs.shape[0]}) in multiples of {ensemble}")
         self.obs = obs.float().clone()
         return self.obs
 
@@ -122,9 +125,13 @@ class ModelEnv:
         self.obs = next_obs
         return next_obs, reward.float(), terminated.reshape(n).float()
 
+    def moving_members(self) -> int:
+        """How many members share the rows out: the elites for ``"random-elite"``, else the whole ensemble."""
+        return len(self.model.elites) if self.members == "random-elite" else self.model.ensemble_size
+
     def _predict(self, obs: Tensor, act: Tensor, generator) -> tuple[Tensor, Tensor | None, Tensor | None]:
         """The model's (next_obs [N, obs_dim], reward [N] or None, terminated [N] or None) for each row."""
-        n, ensemble = obs.shape[0], self.model.ensemble_size
+        n, ensemble = obs.shape[0], self.moving_members()
         if self.members == "mean":
             next_obs, reward, terminated = self.model.predict(
                 obs.expand(ensemble, -1, -1), act.expand(ensemble, -1, -1), self.sample, generator
@@ -132,15 +139,24 @@ class ModelEnv:
             reward = None if reward is None else reward.mean(dim=0)
             terminated = None if terminated is None else terminated.float().mean(dim=0) > 0.5
             return next_obs.mean(dim=0), reward, terminated
-        order = None
-        if self.members == "random":  # rows order[j] go to slot j; slot j is moved by member j // (n / E)
-            order = torch.randperm(n, generator=generator, device=obs.device)
+        order, rows = None, n
+        if self.members != "fixed":  # rows order[j] go to slot j; slot j is moved by member j // (rows / E)
+            pad = (-n) % ensemble  # repeated rows, so every member moves as many; their predictions are dropped
+            if pad:
+                extra = torch.arange(pad, device=obs.device) % n
+                obs, act, rows = torch.cat([obs, obs[extra]]), torch.cat([act, act[extra]]), n + pad
+            order = torch.randperm(rows, generator=generator, device=obs.device)
             obs, act = obs[order], act[order]
-        per_member = n // ensemble
+        per_member = rows // ensemble
+        subset = {"members": self.model.elites} if self.members == "random-elite" else {}
         next_obs, reward, terminated = self.model.predict(
-            obs.reshape(ensemble, per_member, -1), act.reshape(ensemble, per_member, -1), self.sample, generator
+            obs.reshape(ensemble, per_member, -1),
+            act.reshape(ensemble, per_member, -1),
+            self.sample,
+            generator,
+            **subset,
         )
-        outputs = [next_obs.reshape(n, -1)] + [None if x is None else x.reshape(n) for x in (reward, terminated)]
-        if order is not None:  # back to the callers' row order
-            outputs = [None if x is None else x.new_empty(x.shape).index_copy_(0, order, x) for x in outputs]
+        outputs = [next_obs.reshape(rows, -1)] + [None if x is None else x.reshape(rows) for x in (reward, terminated)]
+        if order is not None:  # back to the callers' row order, without the padding rows
+            outputs = [None if x is None else x.new_empty(x.shape).index_copy_(0, order, x)[:n] for x in outputs]
         return tuple(outputs)
