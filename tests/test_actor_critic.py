@@ -113,13 +113,15 @@ def _eval_returns(run_dir):
 
 def test_sac_learns_the_point_mass(tmp_path):
     # uniformly random actions on reverie/PointMass-v0 never rest at the goal in 60 steps and score about -55
-    # (the mass wanders near x = 0, |x - 1| ~ 0.9 per step); a policy that drives to x = 1 and stops scores above
-    # -12 (about 10 steps of travel), which a broken critic or actor update cannot reach
+    # (the mass wanders near x = 0, |x - 1| ~ 0.9 per step), as does a policy that never learned; above -25 takes
+    # driving the mass to x = 1 and holding it there (a constant push overshoots and scores far lower), which a
+    # broken critic or actor update cannot reach
     out = tmp_path / "sac"
-    argv = ["train", "sac", "--env", "reverie/PointMass-v0", "--steps", "2400", "--eval-every", "600",
+    argv = ["train", "sac", "--env", "reverie/PointMass-v0", "--steps", "3000", "--eval-every", "500",
             "--set", "hidden_size=64", "--quiet", "--out", str(out)]  # fmt: skip
     assert main(argv) == 0
-    assert max(_eval_returns(out)) > -12
+    evals = _eval_returns(out)
+    assert evals[0] < -40 and max(evals) > -25, evals
 
 
 def test_sac_resumes_after_sigkill_to_the_same_curve(tmp_path):

@@ -38,6 +38,9 @@ SUITES: dict[str, SuiteEntry] = {
     "buffer": SuiteEntry(
         "buffer", "checkpoints of a 100,000-frame 3x64x64 uint8 replay buffer: bytes and time, chunks vs a full rewrite"
     ),
+    "model-free": SuiteEntry(
+        "model_free", "reverie's SAC, TD3, DDPG beside Stable-Baselines3 2.9: final eval return, seconds per update"
+    ),
     "cli": SuiteEntry(
         "startup", "the command line's first seconds: --help, list, a one-episode run, seed fan-out vs the companion"
     ),
