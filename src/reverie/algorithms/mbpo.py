@@ -206,7 +206,9 @@ def train(env: gym.Env, config: Config, run) -> dict:
             # (every E steps) train model p_theta on D_env; M branched k-step rollouts into D_model
             elif (steps - config.exploration_steps) % config.epoch_length == 0:
                 run.phase("imagining", learning=True)
-                metrics = _model_epoch(model, model_env, d_env, d_model, config, counters, act_tensor, generator)
+                metrics = _model_epoch(
+                    model, model_env, d_env, d_model, config, counters=counters, policy=act_tensor, generator=generator
+                )
             # take action in environment according to pi_phi; add to D_env
             obs = episode.obs
             action = random_action() if exploring else learner.act(obs, generator)
@@ -231,7 +233,7 @@ def train(env: gym.Env, config: Config, run) -> dict:
             "nonfinite_model_rows": counters["nonfinite_rows"]}  # fmt: skip
 
 
-def _model_epoch(model, model_env, d_env, d_model, config: Config, counters, policy, generator) -> dict:
+def _model_epoch(model, model_env, d_env, d_model, config: Config, *, counters, policy, generator) -> dict:
     """Retrain the model on all real data, then fill the model pool with this epoch's branched rollouts."""
     started = time.perf_counter()
     metrics = fit(model, d_env, config, generator)
