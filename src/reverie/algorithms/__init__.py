@@ -51,6 +51,7 @@ ALGORITHMS: dict[str, AlgorithmEntry] = {
     "ddpg": AlgorithmEntry(
         "td3", "DDPG: deterministic policy gradient with one critic (TD3's preset ddpg)", preset="ddpg"
     ),
+    "mve": AlgorithmEntry("mve", "MVE: TD3 whose critic targets expand H steps through a learned model (TD-k trick)"),
     "mbpo": AlgorithmEntry("mbpo", "MBPO: SAC on short branched rollouts of a probabilistic ensemble (Janner et al.)"),
 }
 

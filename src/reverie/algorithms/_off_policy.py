@@ -7,7 +7,8 @@
         evaluate the deterministic policy when --eval-every steps have passed
 
 A learner has ``act(obs, generator, deterministic)``, ``update(batch, generator) -> metrics``, ``state()`` and
-``load(arrays)`` (``learners.sac.SAC``, ``learners.td3.TD3``).
+``load(arrays)`` (``learners.sac.SAC``, ``learners.td3.TD3``). A learner that also learns from the whole buffer
+(a model, as MVE's) has ``observe(buffer, generator) -> metrics``, called after every real step before the updates.
 """
 
 from __future__ import annotations
@@ -63,15 +64,20 @@ def uniform_actions(action_space: gym.spaces.Box, generator: torch.Generator):
     return lambda: (low + (high - low) * torch.rand(low.shape, generator=generator)).numpy()
 
 
-def train_off_policy(env: gym.Env, config: OffPolicyConfig, run, make_learner, prefix: str) -> dict:
-    """Run the learner ``make_learner()`` builds (batch size ``config.batch_size``) on ``env`` until the budget is
-    spent; returns summary fields. ``prefix`` names the learner's metrics (``sac`` -> ``sac/updates``)."""
+def train_off_policy(
+    env: gym.Env, config: OffPolicyConfig, run, make_learner, prefix: str, *, batch_size: int | None = None
+) -> dict:
+    """Run the learner ``make_learner()`` builds on ``env`` until the budget is spent, on batches of
+    ``batch_size`` (default ``config.batch_size``); returns summary fields. ``prefix`` names the learner's metrics
+    (``sac`` -> ``sac/updates``)."""
+    batch_size = config.batch_size if batch_size is None else batch_size
     torch.manual_seed(run.seed)  # weight initialisation
     learner = make_learner()
     generator = torch.Generator().manual_seed(run.seed)
     buffer = real_buffer(env, config.buffer_size)
     random_action = uniform_actions(env.action_space, generator)
-    updates, metrics = 0, {}
+    updates, metrics, observed = 0, {}, {}
+    observe = getattr(learner, "observe", None)
     update_s, timed_updates = 0.0, 0  # this process's time in updates (a resumed run restarts the clock)
     restored = run.restored_arrays()
     if restored is not None:
@@ -94,15 +100,17 @@ def train_off_policy(env: gym.Env, config: OffPolicyConfig, run, make_learner, p
             action = random_action() if warm else learner.act(obs, generator)
             episode.step(action)
             buffer.add(obs, action, episode.obs, episode.reward, episode.terminated, episode.truncated)
+            if observe is not None:
+                observed = observe(buffer, generator) or observed
             if buffer.inserted >= config.learning_starts:
                 started = time.perf_counter()
                 for _ in range(config.updates_per_step):
-                    metrics = learner.update(buffer.sample(config.batch_size, generator), generator)
+                    metrics = learner.update(buffer.sample(batch_size, generator), generator)
                 updates += config.updates_per_step
                 timed_updates += config.updates_per_step
                 update_s += time.perf_counter() - started
             run.evaluate(policy)
-        finished = {**metrics, f"{prefix}/updates": updates}
+        finished = {**observed, **metrics, f"{prefix}/updates": updates}
         if update_s > 0:
             finished["time/update_ms"] = 1e3 * update_s / timed_updates
         if not episode.finish(finished, lambda n=updates: _checkpoint(learner, generator, n, buffer)):

@@ -94,17 +94,37 @@ class TD3:
 
     def update(self, batch: dict[str, Tensor], generator: torch.Generator) -> dict[str, float]:
         """One critic step on ``batch`` and, every ``policy_delay`` of them, an actor and target step."""
-        c = self.config
         obs, next_obs = batch["obs"].float(), batch["next_obs"].float()
-        act = self.scale.to_unit(batch["act"].float())
         with torch.no_grad():
-            next_action = self.actor_target(next_obs)
-            if c.target_noise > 0:  # target policy smoothing
-                noise = torch.randn(next_action.shape, generator=generator) * c.target_noise
-                next_action = (next_action + noise.clamp(-c.target_noise_clip, c.target_noise_clip)).clamp(-1, 1)
-            target = td3_target(batch["reward"].float(), batch["terminated"], self.critic_target(next_obs, next_action),
-                                c.gamma)  # fmt: skip
-        loss_q = 0.5 * (self.critic(obs, act) - target).pow(2).mean(dim=1).sum()
+            bootstrap = self.target_q(next_obs, generator)
+            target = td3_target(batch["reward"].float(), batch["terminated"], bootstrap, self.config.gamma)
+        return self.step(obs, self.scale.to_unit(batch["act"].float()), target)
+
+    @torch.no_grad()
+    def target_action(self, obs: Tensor, generator: torch.Generator | None) -> Tensor:
+        """mu_bar(s) plus TD3's clipped smoothing noise, in [-1, 1] action units: obs [B, obs_dim] -> [B, act_dim]."""
+        c = self.config
+        action = self.actor_target(obs)
+        if c.target_noise > 0:  # target policy smoothing
+            noise = torch.randn(action.shape, generator=generator) * c.target_noise
+            action = (action + noise.clamp(-c.target_noise_clip, c.target_noise_clip)).clamp(-1, 1)
+        return action
+
+    @torch.no_grad()
+    def target_q(self, obs: Tensor, generator: torch.Generator | None) -> Tensor:
+        """Every target critic at (s, target_action(s)): obs [B, obs_dim] -> [critics, B]."""
+        return self.critic_target(obs, self.target_action(obs, generator))
+
+    def step(
+        self, obs: Tensor, unit_act: Tensor, target: Tensor, *, weight: Tensor | None = None, actor_obs=None
+    ) -> dict[str, float]:
+        """One critic step towards ``target`` [R] at rows obs [R, obs_dim], unit_act [R, act_dim] (a mean weighted
+        by ``weight`` [R] if given), and every ``policy_delay`` steps an actor step on ``actor_obs`` [B, obs_dim]
+        (default ``obs``) and a target step."""
+        c = self.config
+        squared = (self.critic(obs, unit_act) - target).pow(2)  # [critics, R]
+        per_critic = squared.mean(dim=1) if weight is None else (squared * weight).sum(dim=1) / weight.sum()
+        loss_q = 0.5 * per_critic.sum()
         self.critic_optimizer.zero_grad(set_to_none=True)
         loss_q.backward()
         self.critic_optimizer.step()
@@ -112,7 +132,8 @@ class TD3:
 
         if self.critic_steps % c.policy_delay == 0:  # delayed policy and target updates
             self.critic.requires_grad_(False)
-            loss_pi = deterministic_actor_loss(self.critic(obs, self.actor(obs))[0])
+            actor_obs = obs if actor_obs is None else actor_obs
+            loss_pi = deterministic_actor_loss(self.critic(actor_obs, self.actor(actor_obs))[0])
             self.actor_optimizer.zero_grad(set_to_none=True)
             loss_pi.backward()
             self.actor_optimizer.step()
