@@ -78,7 +78,7 @@ class NaNModel:
 
 def test_a_non_finite_imagined_step_takes_its_row_out_of_the_loss_and_is_counted():
     td3 = _td3()
-    model_env = ModelEnv(NaNModel(), lambda o, a, n: -n[:, 0] ** 2, members="fixed")
+    model_env = ModelEnv(NaNModel(), lambda o, a, n: -(n[:, 0] ** 2), members="fixed")
     start = torch.tensor([[0.0, 0.0, 0.0], [0.45, 0.0, 0.0]])  # the second row crosses 0.5 on its first step
     batch = {"obs": start, "act": torch.zeros(2, 1), "reward": torch.zeros(2), "next_obs": start,
              "terminated": torch.tensor([False, False])}  # fmt: skip
