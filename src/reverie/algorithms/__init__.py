@@ -53,6 +53,17 @@ ALGORITHMS: dict[str, AlgorithmEntry] = {
     ),
     "mve": AlgorithmEntry("mve", "MVE: TD3 whose critic targets expand H steps through a learned model (TD-k trick)"),
     "mbpo": AlgorithmEntry("mbpo", "MBPO: SAC on short branched rollouts of a probabilistic ensemble (Janner et al.)"),
+    "naf": AlgorithmEntry("naf", "NAF: Q-learning with a quadratic advantage, so max_a Q is closed-form (Gu et al.)"),
+    "naf-imagination": AlgorithmEntry(
+        "naf_imagination", "NAF plus imagination rollouts through time-varying linear models fitted per episode"
+    ),
+    "ma-bddpg": AlgorithmEntry(
+        "ma_bddpg", "MA-BDDPG: bootstrapped-critic DDPG, imagined updates when the heads disagree (Kalweit et al.)"
+    ),
+    "trpo": AlgorithmEntry("trpo", "TRPO: trust-region natural policy gradient, model-free and on-policy (GAE, CG)"),
+    "me-trpo": AlgorithmEntry(
+        "me_trpo", "ME-TRPO: TRPO on imagined rollouts of a model ensemble, stopped by per-member validation"
+    ),
 }
 
 

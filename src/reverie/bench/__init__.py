@@ -41,6 +41,9 @@ SUITES: dict[str, SuiteEntry] = {
     "model-free": SuiteEntry(
         "model_free", "reverie's SAC, TD3, DDPG beside Stable-Baselines3 2.9: final eval return, seconds per update"
     ),
+    "imagination": SuiteEntry(
+        "imagination", "MBPO, MVE, MA-BDDPG, NAF-imagination, ME-TRPO beside SAC, TD3, DDPG, NAF, TRPO: steps to -200"
+    ),
     "cli": SuiteEntry(
         "startup", "the command line's first seconds: --help, list, a one-episode run, seed fan-out vs the companion"
     ),

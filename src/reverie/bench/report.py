@@ -33,6 +33,8 @@ def plot_curve(curve: dict, path: Path) -> None:
             ax.fill_between(x, band["low"], band["high"], color=line.get_color(), alpha=0.2, lw=0)
     if curve.get("logy"):
         ax.set_yscale("log")
+    if curve.get("logx"):
+        ax.set_xscale("log")
     if curve.get("ylim"):
         ax.set_ylim(*curve["ylim"])
     ax.set(title=curve["title"], xlabel=curve["xlabel"], ylabel=curve["ylabel"])

@@ -1,0 +1,174 @@
+"""``reverie bench imagination``: policy optimisation on imagined data beside the model-free learner it builds on.
+
+Each row of the issue-11 table is a group: the model-based algorithm and its model-free peer at the same eval
+convention (the deterministic policy, 5 episodes on an env of its own, every ``eval_every`` real steps), seeds
+0..n-1, defaults unless the arm says otherwise. Steps to threshold use one rule for every arm
+(``stats.steps_to_threshold`` over evaluations: the first eval at which the mean of 3 consecutive evals reaches the
+threshold); a run that never gets there counts as its budget plus one eval (so medians and ratios are lower
+bounds, and the check says so). Runs live under ``out/runs/<group>/<arm>/seed_<n>``; finished ones are read back
+and interrupted ones resumed, so the full form runs in parts: start it again after a stop and it goes on.
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from reverie.bench.checks import check
+from reverie.bench.stats import mean_band, steps_to_threshold
+from reverie.runner.progress import RunProgress
+from reverie.runner.spec import RunSpec
+from reverie.runner.train import start_seeds
+
+EVAL_EPISODES = 5
+
+
+class Arm(NamedTuple):
+    label: str  # as in the table and the legend
+    algo: str
+    steps: int  # real env steps
+    overrides: tuple = ()  # (key, value) pairs, as --set takes them
+
+
+class Group(NamedTuple):
+    key: str  # directory and curve name
+    env_id: str
+    threshold: float
+    eval_every: int
+    arms: tuple[Arm, ...]
+    seeds: int  # in the full form
+    logx: bool = False
+
+
+PENDULUM = "Pendulum-v1"
+FULL = (
+    Group("mbpo-pendulum", PENDULUM, -200.0, 250, (Arm("MBPO", "mbpo", 3_000), Arm("SAC", "sac", 10_000)), 5),
+    Group("mve-pendulum", PENDULUM, -200.0, 1000,
+          (Arm("MVE H=3", "mve", 8_000), Arm("TD3 (MVE H=0)", "mve", 10_000, (("horizon", 0),))), 5),
+    Group("ma-bddpg-pendulum", PENDULUM, -200.0, 1000, (Arm("MA-BDDPG", "ma-bddpg", 8_000),
+                                                        Arm("DDPG", "ddpg", 10_000)), 5),
+    Group("naf-pendulum", PENDULUM, -200.0, 1000,
+          (Arm("NAF + linear imagination", "naf-imagination", 10_000), Arm("NAF", "naf", 20_000),
+           Arm("NAF + network imagination", "naf-imagination", 10_000, (("model", "network"),))), 5),
+    Group("me-trpo-pendulum", PENDULUM, -200.0, 1000,
+          (Arm("ME-TRPO", "me-trpo", 6_000), Arm("TRPO", "trpo", 150_000)), 5, logx=True),
+    Group("mbpo-invertedpendulum", "InvertedPendulum-v5", 1000.0, 250,
+          (Arm("MBPO", "mbpo", 2_000, (("sac.target_entropy", -0.05),)), Arm("SAC", "sac", 20_000)), 5),
+    # Feinberg et al.'s shapes: H, learned against true dynamics, with and without TD-k (one seed per setting)
+    Group("mve-horizon-pendulum", PENDULUM, -200.0, 1000, tuple(
+        Arm(f"H={h} {dyn}{'' if tdk else ' no TD-k'}", "mve", 8_000,
+            (("horizon", h), ("dynamics", dyn), ("td_k", tdk)))
+        for dyn in ("learned", "oracle") for tdk in (True, False) for h in (1, 3, 10)), 1),
+    # Janner et al.'s Figure 4 question: MBPO's return against its rollout length k (one seed per k)
+    Group("mbpo-horizon-pendulum", PENDULUM, -200.0, 250, tuple(
+        Arm(f"MBPO k={k}", "mbpo", 3_000, (("rollout_min_length", k), ("rollout_max_length", k)))
+        for k in (1, 5, 15, 50)), 1),
+)  # fmt: skip
+# the quick form: one seed of the cheapest informative pairs at short budgets (about 15 minutes on 2 cores)
+QUICK = (
+    Group("mbpo-pendulum", PENDULUM, -200.0, 250, (Arm("MBPO", "mbpo", 1_500),), 1),
+    Group("me-trpo-pendulum", PENDULUM, -200.0, 1000,
+          (Arm("ME-TRPO", "me-trpo", 2_000), Arm("TRPO", "trpo", 20_000)), 1, logx=True),
+)  # fmt: skip
+# (group, arm to test, its peer, goal on the ratio of median steps to threshold, the goal's wording)
+RATIO_GOALS = (
+    ("mve-pendulum", "MVE H=3", "TD3 (MVE H=0)", 0.6, "<= 0.6"),
+    ("naf-pendulum", "NAF + linear imagination", "NAF", 0.5, "<= 0.5"),
+    ("ma-bddpg-pendulum", "MA-BDDPG", "DDPG", 1.0, "< 1"),
+    ("me-trpo-pendulum", "TRPO", "ME-TRPO", 10.0, ">= 10"),
+)
+# (group, arm, most steps for the median seed)
+STEP_GOALS = (("mbpo-pendulum", "MBPO", 1_000), ("me-trpo-pendulum", "ME-TRPO", 6_000),
+              ("mbpo-invertedpendulum", "MBPO", 1_500))  # fmt: skip
+WALL_GOALS = (("mbpo-invertedpendulum", "MBPO", 300),)  # (group, arm, most wall seconds per seed)
+
+
+def run(runs: int | None = None, quick: bool = False, show: bool = False, out=None) -> dict:
+    """Run the suite; ``runs`` overrides each group's seed count. Returns the results dict."""
+    groups = QUICK if quick else FULL
+    out = Path(out or "bench-results/imagination") / "runs"
+    measured, curves, facts = {}, {}, {}
+    with RunProgress("imagination", sum(len(g.arms) for g in groups), "arms", enabled=show) as progress:
+        for group in groups:
+            seeds = list(range(runs if runs is not None else group.seeds))
+            for arm in group.arms:
+                progress.show(f"{arm.label} on {group.env_id}: {len(seeds)} seeds x {arm.steps:,} steps")
+                measured[(group.key, arm.label)] = _arm(out / group.key, group, arm, seeds)
+                progress.advance(1)
+            curves[group.key] = _curve(group, measured)
+    for (key, label), m in measured.items():
+        facts[f"{key} {label}"] = {k: m[k] for k in ("steps to threshold", "final eval", "wall s")}
+    runs_record = {"groups": [[g.key, g.env_id, g.threshold, [a.label for a in g.arms]] for g in groups],
+                   "eval_episodes": EVAL_EPISODES, "quick": quick}  # fmt: skip
+    return {"suite": "imagination", "runs": runs_record, "checks": _checks(measured), "curves": curves,
+            "timing": facts}  # fmt: skip
+
+
+def _arm(folder: Path, group: Group, arm: Arm, seeds: list[int]) -> dict:
+    """Train (or read back) one arm's seeds; its evaluations [seeds, evals] and per-seed steps to threshold."""
+    spec = RunSpec(arm.algo, group.env_id, steps=arm.steps, overrides=dict(arm.overrides), eval_every=group.eval_every,
+                   eval_episodes=EVAL_EPISODES, out=folder / _slug(arm.label), checkpoint_every=1)  # fmt: skip
+    workers = min(2, len(seeds))  # the machine's two cores, one torch thread per run
+    summaries = start_seeds(spec, seeds, workers, show=False, reuse=True)
+    evals = [np.asarray(s["eval_returns"], float) for s in summaries]
+    grids = [np.asarray(s["eval_env_steps"], int) for s in summaries]
+    never = arm.steps + group.eval_every  # a run that never reaches the threshold: a lower bound
+    reached = [steps_to_threshold(e, g, group.threshold) for e, g in zip(evals, grids, strict=True)]
+    return {
+        "evals": evals,
+        "grid": grids[0],
+        "steps to threshold": [never if r is None else r for r in reached],
+        "all reached": all(r is not None for r in reached),
+        "final eval": [round(float(e[-1]), 1) for e in evals],
+        "wall s": [round(float(s["wall_s"]), 1) for s in summaries],
+    }
+
+
+def _checks(measured: dict) -> list[dict]:
+    checks = []
+    for key, label, most in STEP_GOALS:
+        if (key, label) in measured:
+            m = measured[(key, label)]
+            median = statistics.median(m["steps to threshold"])
+            bound = "" if m["all reached"] else " (a seed never reached it: lower bound)"
+            checks.append(check(f"{key}: {label} median steps to threshold{bound}", median, f"<= {most}",
+                                median <= most))  # fmt: skip
+    for key, label, peer, goal, wording in RATIO_GOALS:
+        if (key, label) in measured and (key, peer) in measured:
+            ours, theirs = measured[(key, label)], measured[(key, peer)]
+            ratio = statistics.median(ours["steps to threshold"]) / statistics.median(theirs["steps to threshold"])
+            at_least = wording.startswith(">")
+            # a never-reached run is a lower bound: it can only make an "at least" ratio's numerator, or an "at
+            # most" ratio's denominator, too small, so only then does the bound still decide the check
+            sound = theirs["all reached"] if at_least else ours["all reached"]
+            passed = ratio >= goal if at_least else (ratio < goal if wording == "< 1" else ratio <= goal)
+            exact = ours["all reached"] and theirs["all reached"]
+            name = f"{key}: median steps to threshold, {label} / {peer}" + ("" if exact else " (from lower bounds)")
+            checks.append(check(name, ratio, wording, passed and sound))
+    for key, label, most in WALL_GOALS:
+        if (key, label) in measured:
+            slowest = max(measured[(key, label)]["wall s"])
+            checks.append(check(f"{key}: {label} wall seconds of the slowest seed", slowest, f"<= {most}",
+                                slowest <= most))  # fmt: skip
+    return checks
+
+
+def _curve(group: Group, measured: dict) -> dict:
+    longest = max((measured[(group.key, a.label)]["grid"] for a in group.arms), key=len)
+    series = {}
+    for arm in group.arms:
+        evals = measured[(group.key, arm.label)]["evals"]
+        padded = np.full((len(evals), len(longest)), np.nan)  # a shorter arm's curve ends where its budget does
+        for row, e in zip(padded, evals, strict=True):
+            row[: len(e)] = e
+        series[arm.label] = mean_band(padded)
+    return {"title": f"{group.env_id}: deterministic-policy eval return", "xlabel": "real env steps",
+            "ylabel": f"mean return of {EVAL_EPISODES} eval episodes", "x": longest.tolist(), "series": series,
+            "logx": group.logx}  # fmt: skip
+
+
+def _slug(label: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in label.lower()).strip("-").replace("--", "-")

@@ -1,0 +1,61 @@
+"""The imagination suite's bookkeeping: steps to threshold with lower bounds, the checks' soundness, reuse of runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reverie.bench import imagination
+from reverie.bench.imagination import Arm, Group
+
+
+def _measured(steps, all_reached):
+    return {"steps to threshold": steps, "all reached": all_reached, "wall s": [1.0], "grid": np.array([1])}
+
+
+@pytest.fixture
+def goals(monkeypatch):
+    monkeypatch.setattr(imagination, "RATIO_GOALS", (("g", "fast", "slow", 0.6, "<= 0.6"),
+                                                     ("g", "slow", "fast", 10.0, ">= 10")))  # fmt: skip
+    monkeypatch.setattr(imagination, "STEP_GOALS", (("g", "fast", 1000),))
+    monkeypatch.setattr(imagination, "WALL_GOALS", ())
+
+
+def test_ratio_checks_pass_only_when_a_lower_bound_cannot_flip_them(goals):
+    # 'slow' never reached the threshold: its 30,000 is a lower bound. fast/slow <= 0.6 then still holds for
+    # sure (the true ratio is smaller), and slow/fast >= 10 too (the true ratio is larger).
+    checks = imagination._checks({("g", "fast"): _measured([1000, 2000, 3000], True),
+                                  ("g", "slow"): _measured([30_000, 30_000, 30_000], False)})  # fmt: skip
+    by_name = {c["name"].split(",")[-1].strip(): c for c in checks}
+    assert by_name["fast / slow (from lower bounds)"]["value"] == pytest.approx(2000 / 30_000, abs=1e-4)
+    assert by_name["fast / slow (from lower bounds)"]["passed"]
+    assert by_name["slow / fast (from lower bounds)"]["passed"]
+    steps = next(c for c in checks if "median steps to threshold" in c["name"] and "/" not in c["name"])
+    assert steps["value"] == 2000 and not steps["passed"]  # 2,000 > 1,000
+
+
+def test_a_lower_bound_on_the_tested_arm_never_passes_an_at_most_goal(goals):
+    # 'fast' did not reach the threshold: its median is a lower bound, so a small ratio proves nothing
+    checks = imagination._checks({("g", "fast"): _measured([1000, 1000, 1000], False),
+                                  ("g", "slow"): _measured([9000, 9000, 9000], True)})  # fmt: skip
+    at_most = next(c for c in checks if "fast / slow" in c["name"])
+    assert at_most["value"] == pytest.approx(1 / 9, abs=1e-4) and not at_most["passed"]
+
+
+def test_the_suite_trains_each_arm_and_reads_finished_runs_back(monkeypatch, tmp_path):
+    # budgets too small to learn: this checks the plumbing (curves, facts, reuse), not the learning
+    group = Group("tiny", "Pendulum-v1", -200.0, 100,
+                  (Arm("NAF", "naf", 300, (("hidden_size", 8), ("batch_size", 8), ("learning_starts", 50))),
+                   Arm("NAF short", "naf", 200, (("hidden_size", 8), ("batch_size", 8), ("learning_starts", 50)))),
+                  1)  # fmt: skip
+    monkeypatch.setattr(imagination, "QUICK", (group,))
+    first = imagination.run(quick=True, out=tmp_path)
+    curve = first["curves"]["tiny"]
+    assert curve["x"] == [100, 200, 300]
+    assert np.isnan(curve["series"]["NAF short"]["mean"][2])  # the shorter arm's curve ends at its budget
+    assert first["timing"]["tiny NAF"]["steps to threshold"] == [400]  # never reached: budget + one eval
+    metrics = tmp_path / "runs" / "tiny" / "naf" / "seed_0" / "metrics.jsonl"
+    before = metrics.read_text()
+    second = imagination.run(quick=True, out=tmp_path)
+    assert metrics.read_text() == before  # read back, not retrained
+    assert second["timing"] == first["timing"]
