@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from reverie.algorithms import algorithm_config
-from reverie.algorithms.mbpo import branched_rollouts, rollout_length
+from reverie.algorithms.mbpo import rollout_length
 from reverie.cli import main
-from reverie.models.model_env import ModelEnv
+from reverie.models.model_env import ModelEnv, branched_rollouts
 
 
 class CountingModel:

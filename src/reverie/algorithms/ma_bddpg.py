@@ -36,12 +36,11 @@ import torch
 from reverie.algorithms._off_policy import OffPolicyConfig, check_box_env, uniform_actions
 from reverie.algorithms.base import TinyRun, check_range
 from reverie.algorithms.episode import Episode, finite_observation
-from reverie.algorithms.mbpo import branched_rollouts
 from reverie.data.replay import ReplayBuffer, transition_fields
 from reverie.envs.tasks import task_info
 from reverie.learners.bootstrapped_ddpg import BootstrappedDDPG, BootstrappedDDPGConfig
 from reverie.models.dynamics import DynamicsModel
-from reverie.models.model_env import ModelEnv
+from reverie.models.model_env import ModelEnv, branched_rollouts
 from reverie.models.training import TrainConfig, fit
 from reverie.packing import pack, unpack
 

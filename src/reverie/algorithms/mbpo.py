@@ -38,7 +38,7 @@ from reverie.algorithms.episode import Episode, finite_observation
 from reverie.envs.tasks import task_info
 from reverie.learners.sac import SAC, SACConfig
 from reverie.models.dynamics import DynamicsModel
-from reverie.models.model_env import ModelEnv
+from reverie.models.model_env import ModelEnv, branched_rollouts
 from reverie.models.training import TrainConfig, fit
 from reverie.packing import pack, unpack
 
@@ -136,28 +136,6 @@ def rollout_length(config: Config, epoch: int) -> int:
     )
     fraction = min(max((epoch - a) / (b - a), 0.0), 1.0)
     return int(x + fraction * (y - x))
-
-
-def branched_rollouts(model_env: ModelEnv, policy, start_obs: torch.Tensor, length: int, generator) -> tuple:
-    """``length``-step rollouts from each row of ``start_obs`` [M, obs_dim] under ``policy`` (obs tensor [n, d] ->
-    action tensor [n, act_dim]); a row stops when it terminates or the model returns a non-finite value.
-
-    Returns ({obs, act, next_obs, reward, terminated}: tensors [R, ...] of every imagined step kept, the number
-    of non-finite rows dropped)."""
-    columns: dict[str, list] = {"obs": [], "act": [], "next_obs": [], "reward": [], "terminated": []}
-    obs, dropped = start_obs, 0
-    for _ in range(length):
-        if len(obs) == 0:
-            break
-        model_env.reset(obs)
-        act = policy(obs)
-        next_obs, reward, terminated = model_env.step(act, generator)
-        finite = torch.isfinite(next_obs).all(dim=1) & torch.isfinite(reward)  # the NaN guard: counted, dropped
-        dropped += int((~finite).sum())
-        for name, value in zip(columns, (obs, act, next_obs, reward, terminated), strict=True):
-            columns[name].append(value[finite])
-        obs = next_obs[finite & ~terminated]
-    return {name: torch.cat(parts) for name, parts in columns.items()}, dropped
 
 
 def train(env: gym.Env, config: Config, run) -> dict:

@@ -160,3 +160,25 @@ class ModelEnv:
         if order is not None:  # back to the callers' row order, without the padding rows
             outputs = [None if x is None else x.new_empty(x.shape).index_copy_(0, order, x)[:n] for x in outputs]
         return tuple(outputs)
+
+
+def branched_rollouts(model_env: ModelEnv, policy, start_obs: torch.Tensor, length: int, generator) -> tuple:
+    """``length``-step rollouts from each row of ``start_obs`` [M, obs_dim] under ``policy`` (obs tensor [n, d] ->
+    action tensor [n, act_dim]); a row stops when it terminates or the model returns a non-finite value.
+
+    Returns ({obs, act, next_obs, reward, terminated}: tensors [R, ...] of every imagined step kept, the number
+    of non-finite rows dropped)."""
+    columns: dict[str, list] = {"obs": [], "act": [], "next_obs": [], "reward": [], "terminated": []}
+    obs, dropped = start_obs, 0
+    for _ in range(length):
+        if len(obs) == 0:
+            break
+        model_env.reset(obs)
+        act = policy(obs)
+        next_obs, reward, terminated = model_env.step(act, generator)
+        finite = torch.isfinite(next_obs).all(dim=1) & torch.isfinite(reward)  # the NaN guard: counted, dropped
+        dropped += int((~finite).sum())
+        for name, value in zip(columns, (obs, act, next_obs, reward, terminated), strict=True):
+            columns[name].append(value[finite])
+        obs = next_obs[finite & ~terminated]
+    return {name: torch.cat(parts) for name, parts in columns.items()}, dropped
