@@ -7,6 +7,7 @@ in seconds. On it: a run finishes its budget; the same seed gives the same summa
 spaces is refused with one line and exit code 2; the docs page exists.
 """
 
+import ast
 import json
 from pathlib import Path
 
@@ -75,3 +76,16 @@ def test_an_env_with_the_wrong_spaces_is_one_line_and_exit_2(name, tmp_path, cli
     wrong = "Pendulum-v1" if fits_discrete else "FrozenLake-v1"  # Box observations for tabular, Discrete otherwise
     cli_error(["train", name, "--env", wrong, "--episodes", "1", "--out", str(tmp_path / "run")])
     assert not (tmp_path / "run" / "config.json").exists()  # refused before a run directory was claimed
+
+
+SHARED = {"base", "episode", "_off_policy", "_tabular", "_simulate"}  # the algorithms layer's shared plumbing
+
+
+@pytest.mark.parametrize("name", sorted(ALGORITHMS))
+def test_an_algorithm_imports_no_other_algorithm(name):
+    # a part two algorithms need moves down a layer (or into the shared modules above), so each file reads alone
+    module = get_algorithm(name)
+    tree = ast.parse(Path(module.__file__).read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    siblings = {m.split(".")[2] for m in imported if m.startswith("reverie.algorithms.")}
+    assert siblings <= SHARED, f"{name} imports the algorithm module(s) {sorted(siblings - SHARED)}"
