@@ -10,7 +10,8 @@ from reverie.bench.imagination import Arm, Group
 
 
 def _measured(steps, all_reached):
-    return {"steps to threshold": steps, "all reached": all_reached, "wall s": [1.0], "grid": np.array([1])}
+    reached = [all_reached] * len(steps)
+    return {"steps to threshold": steps, "reached": reached, "all reached": all_reached, "wall s": [1.0]}
 
 
 @pytest.fixture
@@ -32,6 +33,14 @@ def test_ratio_checks_pass_only_when_a_lower_bound_cannot_flip_them(goals):
     assert by_name["slow / fast (from lower bounds)"]["passed"]
     steps = next(c for c in checks if "median steps to threshold" in c["name"] and "/" not in c["name"])
     assert steps["value"] == 2000 and not steps["passed"]  # 2,000 > 1,000
+
+
+def test_a_median_that_is_a_lower_bound_does_not_pass_a_step_goal(goals):
+    # two of three seeds never reached the threshold within a short budget: 900 <= 1,000, but it proves nothing
+    fast = {**_measured([900, 900, 400], True), "reached": [False, False, True], "all reached": False}
+    checks = imagination._checks({("g", "fast"): fast})
+    steps = next(c for c in checks if "median steps" in c["name"])
+    assert steps["value"] == 900 and not steps["passed"]
 
 
 def test_a_lower_bound_on_the_tested_arm_never_passes_an_at_most_goal(goals):
@@ -59,3 +68,14 @@ def test_the_suite_trains_each_arm_and_reads_finished_runs_back(monkeypatch, tmp
     second = imagination.run(quick=True, out=tmp_path)
     assert metrics.read_text() == before  # read back, not retrained
     assert second["timing"] == first["timing"]
+
+
+def test_a_curve_puts_arms_with_different_eval_grids_on_one_axis():
+    group = Group("g", "Pendulum-v1", -200.0, 100, (Arm("a", "naf", 300), Arm("b", "naf", 400, eval_every=200)), 1)
+    measured = {("g", "a"): {"grid": np.array([100, 200, 300]), "evals": [np.array([-3.0, -2.0, -1.0])]},
+                ("g", "b"): {"grid": np.array([200, 400]), "evals": [np.array([-10.0, -6.0])]}}  # fmt: skip
+    curve = imagination._curve(group, measured)
+    assert curve["x"] == [100, 200, 300, 400]
+    assert curve["series"]["a"]["mean"][:3] == [-3.0, -2.0, -1.0] and np.isnan(curve["series"]["a"]["mean"][3])
+    b = curve["series"]["b"]["mean"]
+    assert np.isnan(b[0]) and b[1:] == [-10.0, -8.0, -6.0]  # between its evals at 200 and 400: a straight line
