@@ -170,7 +170,7 @@ def _curve(group: Group, measured: dict) -> dict:
         inside = (x >= m["grid"][0]) & (x <= m["grid"][-1])
         rows = [np.where(inside, np.interp(x, m["grid"], e), np.nan) for e in m["evals"]]
         series[arm.label] = mean_band(np.array(rows))
-    return {"title": f"{group.env_id}: deterministic-policy eval return", "xlabel": "real env steps",
+    return {"title": f"{group.key}: deterministic-policy eval return", "xlabel": "real env steps",
             "ylabel": f"mean return of {EVAL_EPISODES} eval episodes", "x": x.tolist(), "series": series,
             "logx": group.logx}  # fmt: skip
 

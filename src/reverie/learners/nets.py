@@ -100,8 +100,9 @@ def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
 
 
 def adam(parameters, lr: float) -> torch.optim.Adam:
-    """Adam as the learners use it: one fused kernel per step over all tensors (foreach), not one per tensor."""
-    return torch.optim.Adam(parameters, lr=lr, foreach=True)
+    """Adam as the learners use it: torch's fused kernel, one call per step over all tensors (measured on one CPU
+    thread: a SAC update of 256 rows 10% faster than with ``foreach``, benchmarks/results/model-free-quick)."""
+    return torch.optim.Adam(parameters, lr=lr, fused=True)
 
 
 class ActionScale:
