@@ -116,3 +116,11 @@ def test_the_peer_folders_come_from_the_option_or_the_checkout_not_the_package_l
     assert peers.checkout_root() is None and peers.peers_dir() is None
     peers.use_peers(tmp_path)
     assert peers.peers_dir() == tmp_path.resolve()
+
+
+def test_bench_only_names_a_part_of_a_suite_that_has_parts(cli_error, tmp_path):
+    line = cli_error(["bench", "imagination", "--only", "mve-pendulum,no-such-part", "--out", str(tmp_path / "o")])
+    assert "no-such-part" in line and "mve-horizon-pendulum" in line  # names the part and lists the real ones
+    line = cli_error(["bench", "buffer", "--only", "x", "--out", str(tmp_path / "o")])
+    assert "has no parts" in line and "imagination" in line
+    assert not (tmp_path / "o" / "runs").exists()  # nothing was started

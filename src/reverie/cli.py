@@ -80,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", help="output directory (default bench-results/<suite>)")
     bench.add_argument("--quiet", action="store_true", help="no progress bar")
     bench.add_argument(
+        "--only", metavar="PART[,PART]", help="run only these parts of a suite that has parts (a wrong name lists them)"
+    )
+    bench.add_argument(
         "--peers", metavar="DIR", help="the shared peer scripts (default: ../shared/peers beside the checkout)"
     )
 
@@ -159,7 +162,11 @@ def _bench(args) -> int:
         from reverie.bench.peers import use_peers
 
         use_peers(args.peers)
-    results = run_suite(args.suite, runs=args.runs, quick=args.quick, show=not args.quiet, out=out)
+    only = [part for part in (args.only or "").split(",") if part] or None
+    results = run_suite(args.suite, runs=args.runs, quick=args.quick, show=not args.quiet, out=out, only=only)
+    if only:  # a part's results beside the suite's, so parts that run at once do not overwrite each other
+        out = out / f"part-{'+'.join(only)}"
+        out.mkdir(exist_ok=True)
     atomic_write_json(out / "results.json", results)
     report = write_suite_report(results, out)
     print_checks(results)

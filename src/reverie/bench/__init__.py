@@ -50,9 +50,24 @@ SUITES: dict[str, SuiteEntry] = {
 }
 
 
-def run_suite(name: str, runs: int | None, quick: bool, show: bool = False, out=None) -> dict:
-    """Run suite ``name`` and return its results dict (see ``reverie.bench.report`` for the layout)."""
+def run_suite(name: str, runs: int | None, quick: bool, show: bool = False, out=None, only=None) -> dict:
+    """Run suite ``name`` and return its results dict (see ``reverie.bench.report`` for the layout).
+
+    ``only`` names some of the suite's parts (a suite with parts lists them in ``PARTS``), so a long suite can run
+    in pieces that each fit a session; its runs are reused when the whole suite runs afterwards."""
     if name not in SUITES:
         raise UserError(f"unknown suite '{name}'; known: {', '.join(SUITES)}")
     module = importlib.import_module(f"reverie.bench.{SUITES[name].module}")
-    return module.run(runs=runs, quick=quick, show=show, out=out)
+    if only is None:
+        return module.run(runs=runs, quick=quick, show=show, out=out)
+    parts = getattr(module, "PARTS", ())
+    if not parts:
+        raise UserError(f"suite '{name}' has no parts; --only is for: {', '.join(_with_parts())}")
+    unknown = [part for part in only if part not in parts]
+    if unknown:
+        raise UserError(f"suite '{name}' has no part '{unknown[0]}'; its parts: {', '.join(parts)}")
+    return module.run(runs=runs, quick=quick, show=show, out=out, only=only)
+
+
+def _with_parts() -> list[str]:
+    return [n for n, e in SUITES.items() if getattr(importlib.import_module(f"reverie.bench.{e.module}"), "PARTS", ())]
