@@ -79,3 +79,35 @@ def test_a_curve_puts_arms_with_different_eval_grids_on_one_axis():
     assert curve["series"]["a"]["mean"][:3] == [-3.0, -2.0, -1.0] and np.isnan(curve["series"]["a"]["mean"][3])
     b = curve["series"]["b"]["mean"]
     assert np.isnan(b[0]) and b[1:] == [-10.0, -8.0, -6.0]  # between its evals at 200 and 400: a straight line
+
+
+def test_the_horizon_figure_puts_mbpo_and_mve_on_one_axis_of_horizons():
+    def arm_measured(mean_eval, errors):
+        return {"evals": [np.array([mean_eval - 1.0, mean_eval + 1.0])], "open loop errors": [errors]}
+
+    mbpo = Group(
+        "mbpo-horizon-pendulum",
+        "Pendulum-v1",
+        -200.0,
+        250,
+        tuple(Arm(f"MBPO k={k}", "mbpo", 10, (("rollout_max_length", k),)) for k in (1, 5)),
+        1,
+    )
+    mve = Group("mve-horizon-pendulum", "Pendulum-v1", -200.0, 250,
+                (Arm("H=1 learned", "mve", 10, (("horizon", 1),)), Arm("H=3 learned", "mve", 10, (("horizon", 3),)),
+                 Arm("H=3 oracle no TD-k", "mve", 10, (("horizon", 3),))), 1)  # fmt: skip
+    measured = {("mbpo-horizon-pendulum", "MBPO k=1"): arm_measured(-300.0, [0.1, 0.4]),
+                ("mbpo-horizon-pendulum", "MBPO k=5"): arm_measured(-500.0, [0.2, 0.5, 0.9]),
+                ("mve-horizon-pendulum", "H=1 learned"): arm_measured(-400.0, [0.3]),
+                ("mve-horizon-pendulum", "H=3 learned"): arm_measured(-200.0, [0.3, 0.6]),
+                ("mve-horizon-pendulum", "H=3 oracle no TD-k"): arm_measured(-250.0, [])}  # fmt: skip
+    curves = imagination._horizon_curves((mbpo, mve), measured)
+    returns = curves["horizon-return"]
+    assert returns["x"] == [1, 3, 5]
+    assert returns["series"]["MBPO"]["mean"] == [-300.0, -400.0, -500.0]  # k=3 drawn between its neighbours
+    assert returns["series"]["MVE learned"]["mean"][:2] == [-400.0, -200.0]
+    assert np.isnan(returns["series"]["MVE learned"]["mean"][2])  # MVE's sweep stops at H=3 here
+    assert returns["series"]["MVE oracle no TD-k"]["mean"][1] == -250.0
+    errors = curves["horizon-model-error"]
+    assert errors["x"] == [1, 2, 3] and set(errors["series"]) == {"MBPO k=1", "MBPO k=5", "H=1 learned", "H=3 learned"}
+    assert np.isnan(errors["series"]["MBPO k=1"]["mean"][2])

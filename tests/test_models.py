@@ -11,7 +11,7 @@ from torch.nn import functional as F
 from reverie.data.replay import ReplayBuffer, transition_fields
 from reverie.models.dynamics import DynamicsModel
 from reverie.models.ensemble import EnsembleLinear, GaussianEnsemble, Normalizer
-from reverie.models.training import TrainConfig, encode_actions, fit, open_loop_error
+from reverie.models.training import TrainConfig, encode_actions, fit, open_loop_error, open_loop_errors
 
 
 def gen(seed):
@@ -302,7 +302,8 @@ def test_fit_with_a_single_member():
     model = small_model(1)
     metrics = fit(model, make_buffer(s, a, s_next), TrainConfig(epochs=5, num_elites=1), gen(0))
     assert metrics["model/epochs"] == 5 and metrics["model/nan_restored"] == 0
-    assert all(math.isfinite(v) for v in metrics.values())
+    errors = metrics.pop("model/open_loop_errors")  # the error against the horizon, one per step
+    assert all(math.isfinite(v) for v in [*metrics.values(), *errors])
     assert torch.equal(model.elites, torch.tensor([0]))
 
 
@@ -456,6 +457,13 @@ def test_open_loop_error_compounds_for_a_wrong_model():
     err = open_loop_error(constant_delta_model(0.5), still_buffer(), steps=10)
     assert err == pytest.approx(7 / 6, rel=1e-6)
     assert open_loop_error(constant_delta_model(0.5), still_buffer(), steps=2) == pytest.approx(1.25 / 2, rel=1e-6)
+
+
+def test_open_loop_errors_give_the_error_at_each_horizon():
+    # from every start of the still last episode the error after t steps is (0.5 t)^2; capped at its 3 steps
+    assert open_loop_errors(constant_delta_model(0.5), still_buffer(), steps=2) == pytest.approx([0.25, 1.0])
+    assert open_loop_errors(constant_delta_model(0.5), still_buffer(), steps=10) == pytest.approx([0.25, 1.0, 2.25])
+    assert open_loop_errors(constant_delta_model(0.0), box_buffer(2, 1), steps=5) == []
 
 
 def test_open_loop_error_without_a_finished_episode_is_nan():

@@ -11,6 +11,7 @@ and interrupted ones resumed, so the full form runs in parts: start it again aft
 
 from __future__ import annotations
 
+import json
 import statistics
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -62,11 +63,12 @@ FULL = (
     # Feinberg et al.'s shapes: H, learned against true dynamics, with and without TD-k (one seed per setting)
     Group("mve-horizon-pendulum", PENDULUM, -200.0, 1000, tuple(
         Arm(f"H={h} {dyn}{'' if tdk else ' no TD-k'}", "mve", 6_000,
-            (("horizon", h), ("dynamics", dyn), ("td_k", tdk)))
+            (("horizon", h), ("dynamics", dyn), ("td_k", tdk), ("open_loop_steps", 50)))
         for dyn in ("learned", "oracle") for tdk in (True, False) for h in (1, 3, 10)), 1),
     # Janner et al.'s Figure 4 question: MBPO's return against its rollout length k (one seed per k)
     Group("mbpo-horizon-pendulum", PENDULUM, -200.0, 250, tuple(
-        Arm(f"MBPO k={k}", "mbpo", 3_000, (("rollout_min_length", k), ("rollout_max_length", k)))
+        Arm(f"MBPO k={k}", "mbpo", 3_000,
+            (("rollout_min_length", k), ("rollout_max_length", k), ("open_loop_steps", 50)))
         for k in (1, 5, 15, 50)), 1),
 )  # fmt: skip
 PARTS = tuple(g.key for g in FULL)  # --only takes these, so the full form can run in session-sized pieces
@@ -106,6 +108,7 @@ def run(runs: int | None = None, quick: bool = False, show: bool = False, out=No
                     measured[(group.key, label)] = future.result()
                     progress.advance(1)
             curves[group.key] = _curve(group, measured)
+    curves.update(_horizon_curves(groups, measured))
     for (key, label), m in measured.items():
         facts[f"{key} {label}"] = {k: m[k] for k in ("steps to threshold", "reached", "final eval", "wall s")}
     runs_record = {"groups": [[g.key, g.env_id, g.threshold, [a.label for a in g.arms]] for g in groups],
@@ -133,7 +136,14 @@ def _arm(folder: Path, group: Group, arm: Arm, seeds: list[int]) -> dict:
         "all reached": all(r is not None for r in reached),
         "final eval": [round(float(e[-1]), 1) for e in evals],
         "wall s": [round(float(s["wall_s"]), 1) for s in summaries],
+        "open loop errors": [_last_open_loop_errors(spec.out / f"seed_{seed}") for seed in seeds],
     }
+
+
+def _last_open_loop_errors(run_dir: Path) -> list[float]:
+    """The model's error against the horizon at the run's last fit (``model/open_loop_errors``; [] if none)."""
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return next((r["model/open_loop_errors"] for r in reversed(rows) if r.get("model/open_loop_errors")), [])
 
 
 def _checks(measured: dict) -> list[dict]:
@@ -179,6 +189,52 @@ def _curve(group: Group, measured: dict) -> dict:
     return {"title": f"{group.key}: deterministic-policy eval return", "xlabel": "real env steps",
             "ylabel": f"mean return of {EVAL_EPISODES} eval episodes", "x": x.tolist(), "series": series,
             "logx": group.logx}  # fmt: skip
+
+
+HORIZON_GROUPS = ("mbpo-horizon-pendulum", "mve-horizon-pendulum")
+
+
+def _horizon_curves(groups, measured: dict) -> dict:
+    """The horizon claim in two panels: sample efficiency (the mean of all evals of a run, so faster learning
+    scores higher) against the rollout length k or expansion horizon H, and the learned models' error against the
+    open-loop horizon, from the last fit of each learned-model run of the horizon groups."""
+    arms = [(g, a) for g in groups if g.key in HORIZON_GROUPS for a in g.arms]
+    if not arms:
+        return {}
+    families: dict[str, dict[int, list]] = {}
+    errors: dict[str, list] = {}
+    for group, arm in arms:
+        m, settings = measured[(group.key, arm.label)], dict(arm.overrides)
+        length = settings.get("horizon", settings.get("rollout_max_length"))
+        families.setdefault(_family(arm.label), {})[length] = [float(np.mean(e)) for e in m["evals"]]
+        if m["open loop errors"][0] and "no TD-k" not in arm.label:
+            errors[arm.label] = m["open loop errors"][0]
+    lengths = sorted({k for f in families.values() for k in f})
+    series = {}
+    for name, points in families.items():
+        ks = sorted(points)
+        per_seed = np.array([[points[k][seed] for k in ks] for seed in range(min(len(p) for p in points.values()))])
+        inside = (np.array(lengths) >= ks[0]) & (np.array(lengths) <= ks[-1])
+        series[name] = mean_band(np.array([np.where(inside, np.interp(lengths, ks, row), np.nan) for row in per_seed]))
+    curves = {"horizon-return": {"title": "return against horizon (Pendulum-v1)",
+                                 "xlabel": "rollout length k (MBPO) / expansion horizon H (MVE)",
+                                 "ylabel": "mean of the run's eval returns", "x": lengths, "series": series,
+                                 "logx": True}}  # fmt: skip
+    if errors:
+        longest = max(len(e) for e in errors.values())
+        padded = {k: mean_band(np.array([e + [np.nan] * (longest - len(e))])) for k, e in errors.items()}
+        curves["horizon-model-error"] = {"title": "learned model's open-loop error against horizon (last fit)",
+                                         "xlabel": "open-loop steps", "ylabel": "MSE of the predicted state",
+                                         "x": list(range(1, longest + 1)), "series": padded, "logy": True,
+                                         "logx": True}  # fmt: skip
+    return curves
+
+
+def _family(label: str) -> str:
+    """'MBPO k=5' -> 'MBPO'; 'H=3 oracle no TD-k' -> 'MVE oracle no TD-k'."""
+    if label.startswith("MBPO"):
+        return "MBPO"
+    return "MVE " + label.split(" ", 1)[1]
 
 
 def _slug(label: str) -> str:

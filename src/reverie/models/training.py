@@ -14,7 +14,8 @@ import torch
 from reverie.data.dataset import TransitionData
 from reverie.models.dynamics import DynamicsModel, encode_actions
 
-__all__ = ["TrainConfig", "dataset_tensors", "encode_actions", "fit", "open_loop_error"]  # encode_actions: old home
+# encode_actions: its old home
+__all__ = ["TrainConfig", "dataset_tensors", "encode_actions", "fit", "open_loop_error", "open_loop_errors"]
 
 
 @dataclass
@@ -120,6 +121,7 @@ def fit(
         metrics["model/val_mse"] = scores["mse"].mean().item()
         metrics["model/val_nll"] = scores["nll"].mean().item()
     metrics["model/open_loop_error"] = open_loop_error(model, data, config.open_loop_steps, n_discrete)
+    metrics["model/open_loop_errors"] = open_loop_errors(model, data, config.open_loop_steps, n_discrete)
     return metrics
 
 
@@ -141,3 +143,24 @@ def open_loop_error(model: DynamicsModel, data: TransitionData, steps: int, n_di
         real = torch.as_tensor(data["next_obs"][i])
         errors.append(((obs.mean(dim=0)[0] - real) ** 2).mean().item())
     return float(np.mean(errors))
+
+
+@torch.no_grad()
+def open_loop_errors(model: DynamicsModel, data: TransitionData, steps: int, n_discrete=None, starts: int = 16):
+    """The model's error against the horizon: MSE of the ensemble's mean prediction after 1..``steps`` open-loop
+    steps along the most recent episode's real actions, averaged over up to ``starts`` evenly spaced start states
+    of that episode -> list [min(steps, episode length)] (empty before an episode has ended)."""
+    episodes = data.episodes()
+    if not episodes:
+        return []
+    last = episodes[-1]
+    horizon = min(steps, last.stop - last.start)
+    first = last.start + np.unique(np.linspace(0, last.stop - last.start - horizon, starts).astype(int))
+    obs = torch.as_tensor(data["obs"][first]).expand(model.ensemble_size, len(first), -1)
+    errors = []
+    for t in range(horizon):
+        act = encode_actions(torch.as_tensor(data["act"][first + t]), n_discrete)
+        obs, _, _ = model.predict(obs, act.expand(model.ensemble_size, len(first), -1), sample=False)
+        real = torch.as_tensor(data["next_obs"][first + t])
+        errors.append(round(((obs.mean(dim=0) - real) ** 2).mean().item(), 6))
+    return errors
