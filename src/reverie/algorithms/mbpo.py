@@ -35,7 +35,7 @@ import torch
 from reverie.algorithms._off_policy import check_box_env, real_buffer, uniform_actions
 from reverie.algorithms.base import Preset, TinyRun, check_range
 from reverie.algorithms.episode import Episode, finite_observation
-from reverie.envs.tasks import task_info
+from reverie.envs.tasks import model_functions
 from reverie.learners.sac import SAC, SACConfig
 from reverie.models.dynamics import DynamicsModel
 from reverie.models.model_env import ModelEnv, branched_rollouts
@@ -144,8 +144,7 @@ def train(env: gym.Env, config: Config, run) -> dict:
     torch.manual_seed(run.seed)  # weight initialisation
     generator = torch.Generator().manual_seed(run.seed)
     obs_dim, act_space = env.observation_space.shape[0], env.action_space
-    known = task_info(env.spec.id if env.spec is not None else "")
-    termination_fn, reward_fn = known.termination_fn(), known.reward_fn() if config.reward == "known" else None
+    reward_fn, termination_fn = model_functions(env, config.reward)
     model = DynamicsModel(obs_dim, act_space.shape[0], learn_reward=reward_fn is None,
                           learn_termination=termination_fn is None,
                           ensemble_size=config.ensemble_size, hidden_size=config.hidden_size,

@@ -37,7 +37,7 @@ from torch import Tensor
 from reverie.algorithms._off_policy import check_box_env, real_buffer
 from reverie.algorithms.base import TinyRun, check_range
 from reverie.algorithms.episode import Episode, finite_observation
-from reverie.envs.tasks import task_info
+from reverie.envs.tasks import model_functions
 from reverie.learners.trpo import TRPO, TRPOConfig
 from reverie.models.dynamics import DynamicsModel
 from reverie.models.model_env import ModelEnv
@@ -185,8 +185,7 @@ def train(env: gym.Env, config: Config, run) -> dict:
     torch.manual_seed(run.seed)  # weight initialisation
     generator = torch.Generator().manual_seed(run.seed)
     obs_dim, act_space = env.observation_space.shape[0], env.action_space
-    known = task_info(env.spec.id if env.spec is not None else "")
-    termination_fn, reward_fn = known.termination_fn(), known.reward_fn() if config.reward == "known" else None
+    reward_fn, termination_fn = model_functions(env, config.reward)
     # deterministic members: each predicts its mean next state (trained on squared error), as in the paper
     model = DynamicsModel(obs_dim, act_space.shape[0], learn_reward=reward_fn is None,
                           learn_termination=termination_fn is None, ensemble_size=config.ensemble_size,

@@ -33,7 +33,7 @@ from torch import Tensor
 
 from reverie.algorithms._off_policy import OffPolicyConfig, check_box_env, train_off_policy
 from reverie.algorithms.base import Preset, TinyRun, check_range
-from reverie.envs.tasks import task_info
+from reverie.envs.tasks import model_functions, task_info
 from reverie.errors import UserError
 from reverie.learners.td3 import TD3, TD3Config
 from reverie.models.dynamics import DynamicsModel
@@ -208,8 +208,7 @@ def build(env: gym.Env, config: Config) -> MVE:
     """The MVE learner for ``env``: TD3, and a learned model or the env's true simulator behind a ModelEnv."""
     obs_dim, space = env.observation_space.shape[0], env.action_space
     env_id = env.spec.id if env.spec is not None else ""
-    known = task_info(env_id)
-    termination_fn, reward_fn = known.termination_fn(), known.reward_fn() if config.reward == "known" else None
+    reward_fn, termination_fn = model_functions(env, config.reward)
     td3 = TD3(obs_dim, space.low, space.high, config.td3)
     if config.dynamics == "oracle":
         return MVE(td3, ModelEnv(SimulatorModel(env_id), reward_fn, termination_fn), None, config)

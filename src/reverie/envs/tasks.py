@@ -144,6 +144,14 @@ def task_info(env_id: str) -> TaskInfo:
     return TASKS.get(env_id) or TaskInfo(env_id)
 
 
+def model_functions(env, reward: str) -> tuple:
+    """(reward_fn, termination_fn) for a model of ``env`` as MBPO's family uses them: the known reward when
+    ``reward`` is "known" (None, to be learned with the dynamics, when "learned" or unknown) and the known
+    termination whenever there is one (None: learned)."""
+    known = task_info(env.spec.id if env.spec is not None else "")
+    return (known.reward_fn() if reward == "known" else None), known.termination_fn()
+
+
 def env_ids_with(part: str) -> tuple[str, ...]:
     """The env ids whose record knows ``part`` (a ``PART_NAMES`` value, e.g. "pilco"), for listings and errors."""
     if part not in PART_NAMES.values():
