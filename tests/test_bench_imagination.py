@@ -111,3 +111,15 @@ def test_the_horizon_figure_puts_mbpo_and_mve_on_one_axis_of_horizons():
     errors = curves["horizon-model-error"]
     assert errors["x"] == [1, 2, 3] and set(errors["series"]) == {"MBPO k=1", "MBPO k=5", "H=1 learned", "H=3 learned"}
     assert np.isnan(errors["series"]["MBPO k=1"]["mean"][2])
+
+
+def test_every_pendulum_arm_goes_on_one_axis_cut_at_the_step_limit():
+    fast = Group("mbpo-pendulum", "Pendulum-v1", -200.0, 100, (Arm("MBPO", "mbpo", 200),), 1)
+    slow = Group("me-trpo-pendulum", "Pendulum-v1", -200.0, 100, (Arm("TRPO", "trpo", 400, eval_every=200),), 1)
+    measured = {
+        ("mbpo-pendulum", "MBPO"): {"grid": np.array([100, 200]), "evals": [np.array([-900.0, -100.0])]},
+        ("me-trpo-pendulum", "TRPO"): {"grid": np.array([200, 400]), "evals": [np.array([-1e3, -5e2])]},
+    }
+    curve = imagination._all_on_one_axis((fast, slow), measured, "Pendulum-v1", most_steps=300)["pendulum-all"]
+    assert curve["x"] == [100, 200] and set(curve["series"]) == {"MBPO", "TRPO"}
+    assert curve["series"]["MBPO"]["mean"] == [-900.0, -100.0] and curve["series"]["TRPO"]["mean"][1] == -1e3

@@ -109,8 +109,15 @@ def run(runs: int | None = None, quick: bool = False, show: bool = False, out=No
                     progress.advance(1)
             curves[group.key] = _curve(group, measured)
     curves.update(_horizon_curves(groups, measured))
+    curves.update(_all_on_one_axis(groups, measured, PENDULUM, most_steps=20_000))
+    sac = measured.get(("mbpo-pendulum", "SAC"))
     for (key, label), m in measured.items():
         facts[f"{key} {label}"] = {k: m[k] for k in ("steps to threshold", "reached", "final eval", "wall s")}
+        median = statistics.median(m["steps to threshold"])
+        facts[f"{key} {label}"]["median steps to threshold"] = median
+        if sac is not None and key in PENDULUM_GROUPS:  # the steps-to-threshold table's ratio column
+            facts[f"{key} {label}"]["median steps / SAC's"] = round(median / statistics.median(
+                sac["steps to threshold"]), 3)  # fmt: skip
     runs_record = {"groups": [[g.key, g.env_id, g.threshold, [a.label for a in g.arms]] for g in groups],
                    "eval_episodes": EVAL_EPISODES, "quick": quick}  # fmt: skip
     return {"suite": "imagination", "runs": runs_record, "checks": _checks(measured), "curves": curves,
@@ -235,6 +242,25 @@ def _family(label: str) -> str:
     if label.startswith("MBPO"):
         return "MBPO"
     return "MVE " + label.split(" ", 1)[1]
+
+
+PENDULUM_GROUPS = ("mbpo-pendulum", "mve-pendulum", "ma-bddpg-pendulum", "naf-pendulum", "me-trpo-pendulum")
+
+
+def _all_on_one_axis(groups, measured: dict, env_id: str, most_steps: int) -> dict:
+    """Every arm of the Pendulum groups on one axis (mean over seeds), cut at ``most_steps`` real steps."""
+    chosen = [g for g in groups if g.key in PENDULUM_GROUPS and g.env_id == env_id]
+    if not chosen:
+        return {}
+    everything = Group("all", env_id, chosen[0].threshold, 0, tuple(a for g in chosen for a in g.arms), 0)
+    merged = {("all", a.label): measured[(g.key, a.label)] for g in chosen for a in g.arms}
+    curve = _curve(everything, merged)
+    keep = [i for i, x in enumerate(curve["x"]) if x <= most_steps]
+    curve["x"] = [curve["x"][i] for i in keep]
+    curve["series"] = {label: {part: [v[i] for i in keep] for part, v in band.items()}
+                       for label, band in curve["series"].items()}  # fmt: skip
+    curve["title"] = f"{env_id}: every algorithm of the suite (mean over seeds)"
+    return {"pendulum-all": curve}
 
 
 def _slug(label: str) -> str:
