@@ -39,7 +39,7 @@ SUITES: dict[str, SuiteEntry] = {
         "buffer", "checkpoints of a 100,000-frame 3x64x64 uint8 replay buffer: bytes and time, chunks vs a full rewrite"
     ),
     "model-free": SuiteEntry(
-        "model_free", "reverie's SAC, TD3, DDPG beside Stable-Baselines3 2.9: final eval return, seconds per update"
+        "model_free", "SAC, TD3, DDPG, TRPO beside Stable-Baselines3 / sb3-contrib 2.9: final eval, seconds per update"
     ),
     "imagination": SuiteEntry(
         "imagination", "MBPO, MVE, MA-BDDPG, NAF-imagination, ME-TRPO beside SAC, TD3, DDPG, NAF, TRPO: steps to -200"

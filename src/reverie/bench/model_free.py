@@ -1,13 +1,13 @@
-"""``reverie bench model-free``: reverie's SAC, TD3 and DDPG beside Stable-Baselines3 2.9 on the same tasks.
+"""``reverie bench model-free``: reverie's SAC, TD3, DDPG and TRPO beside Stable-Baselines3 / sb3-contrib 2.9.
 
 Each pair runs at the same env steps, seeds and hyperparameters (reverie's defaults are SB3's; TD3 and DDPG add the
 paper's N(0, 0.1) exploration noise, passed to SB3 as ``--action-noise 0.1``), evaluated the same way (the
 deterministic policy, 5 episodes on an env of its own, every 1,000 steps), one process at a time with one thread, so
 the wall time per gradient update compares on one quiet machine. Checks, per algorithm and task: reverie's final
 eval return within SB3's 95% band or better (its mean at least SB3's band's low end), and the median over seeds of
-reverie's seconds per gradient update over SB3's at most 1. The SB3 side runs ``benchmarks/peers/sb3_offpolicy.py``
-in the ``sb3`` peer venv (not installed: reported as not measured). Finished runs and peer results are reused, so
-an interrupted suite resumes.
+reverie's seconds per gradient update (TRPO: per policy update) over SB3's at most 1. The SB3 side runs
+``benchmarks/peers/sb3_offpolicy.py`` (TRPO: ``sb3_trpo.py``) in the ``sb3`` peer venv (not installed: reported as
+not measured). Finished runs and peer results are reused, so an interrupted suite resumes.
 """
 
 from __future__ import annotations
@@ -26,10 +26,14 @@ from reverie.runner.spec import RunSpec
 from reverie.runner.train import start_seeds
 
 EVAL_EVERY, EVAL_EPISODES = 1000, 5
-NOISE = {"td3": ["--action-noise", "0.1"], "ddpg": ["--action-noise", "0.1"], "sac": []}
+NOISE = {"td3": ["--action-noise", "0.1"], "ddpg": ["--action-noise", "0.1"], "sac": [], "trpo": []}
+# the peer script of each algorithm under benchmarks/peers/ (sb3-contrib's TRPO has its own; it takes no algo name)
+PEER_SCRIPT = {"trpo": "sb3_trpo.py"}
 # (algo, env id, env steps): the full form; the quick form is SAC on Pendulum-v1 alone, 2 seeds
 FULL = [("sac", "Pendulum-v1", 10_000), ("td3", "Pendulum-v1", 10_000), ("ddpg", "Pendulum-v1", 10_000),
-        ("sac", "InvertedPendulum-v5", 20_000), ("td3", "InvertedPendulum-v5", 20_000)]  # fmt: skip
+        ("sac", "InvertedPendulum-v5", 20_000), ("td3", "InvertedPendulum-v5", 20_000),
+        ("ddpg", "InvertedPendulum-v5", 20_000), ("trpo", "Pendulum-v1", 200_000),
+        ("trpo", "InvertedPendulum-v5", 100_000)]  # fmt: skip
 QUICK = [("sac", "Pendulum-v1", 5_000)]
 
 
@@ -62,7 +66,7 @@ def _pair(out: Path, algo: str, env_id: str, steps: int, seeds: list[int]) -> tu
     theirs, their_update_s, error = [], [], None
     for seed in seeds:
         args = [
-            algo,
+            *([] if algo in PEER_SCRIPT else [algo]),
             env_id,
             str(steps),
             str(seed),
@@ -72,7 +76,8 @@ def _pair(out: Path, algo: str, env_id: str, steps: int, seeds: list[int]) -> tu
             str(EVAL_EPISODES),
             *NOISE[algo],
         ]
-        peer = run_peer("sb3", str(local_peers() / "sb3_offpolicy.py"), args, 4 * 3600, folder / f"sb3-{seed}.json")
+        script = str(local_peers() / PEER_SCRIPT.get(algo, "sb3_offpolicy.py"))
+        peer = run_peer("sb3", script, args, 4 * 3600, folder / f"sb3-{seed}.json")
         error = error or peer["error"]
         evals = [r["eval_return"] for r in peer["rows"] if "eval_return" in r]
         final = [r for r in peer["rows"] if r.get("final")]
@@ -104,9 +109,11 @@ def _pair(out: Path, algo: str, env_id: str, steps: int, seeds: list[int]) -> tu
 
 
 def _update_ms(run_dir: Path) -> float:
-    """The run's mean milliseconds per gradient update (``time/update_ms`` of its last episode row)."""
+    """The run's mean milliseconds per gradient update (``time/update_ms`` of its last row that has it; TRPO logs
+    seconds per policy update, ``time/update_s``)."""
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    timed = [r["time/update_ms"] for r in rows if "time/update_ms" in r]
+    timed = [r["time/update_ms"] if "time/update_ms" in r else 1e3 * r["time/update_s"]
+             for r in rows if "time/update_ms" in r or "time/update_s" in r]  # fmt: skip
     return timed[-1] if timed else float("nan")
 
 
