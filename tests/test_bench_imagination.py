@@ -123,3 +123,11 @@ def test_every_pendulum_arm_goes_on_one_axis_cut_at_the_step_limit():
     curve = imagination._all_on_one_axis((fast, slow), measured, "Pendulum-v1", most_steps=300)["pendulum-all"]
     assert curve["x"] == [100, 200] and set(curve["series"]) == {"MBPO", "TRPO"}
     assert curve["series"]["MBPO"]["mean"] == [-900.0, -100.0] and curve["series"]["TRPO"]["mean"][1] == -1e3
+
+
+def test_a_median_of_two_that_averages_in_a_lower_bound_does_not_pass(goals, monkeypatch):
+    # 3,000 reached and 7,000 never: the median 5,000 <= 6,000 only because 7,000 is a lower bound
+    monkeypatch.setattr(imagination, "STEP_GOALS", (("g", "fast", 6000),))
+    half = {**_measured([3000, 7000], True), "reached": [True, False], "all reached": False}
+    steps = next(c for c in imagination._checks({("g", "fast"): half}) if "median steps" in c["name"])
+    assert steps["value"] == 5000 and not steps["passed"]

@@ -160,8 +160,10 @@ def _checks(measured: dict) -> list[dict]:
             m = measured[(key, label)]
             median = statistics.median(m["steps to threshold"])
             bound = "" if m["all reached"] else " (a seed never reached it: lower bound)"
-            # the median proves the goal only if every seed at or below it really reached the threshold
-            sound = all(r for s, r in zip(m["steps to threshold"], m["reached"], strict=True) if s <= median)
+            # the median proves the goal only if the seeds up to its upper middle really reached the threshold (a
+            # lower bound there could be larger in truth, and move the median up)
+            ordered = sorted(zip(m["steps to threshold"], m["reached"], strict=True))
+            sound = all(r for _, r in ordered[: len(ordered) // 2 + 1])
             checks.append(check(f"{key}: {label} median steps to threshold{bound}", median, f"<= {most}",
                                 median <= most and sound))  # fmt: skip
     for key, label, peer, goal, wording in RATIO_GOALS:
