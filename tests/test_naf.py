@@ -14,7 +14,7 @@ from reverie.algorithms.naf_imagination import _stacked, fit_linear_models, imag
 from reverie.cli import main
 from reverie.envs.rewards import pendulum_reward
 from reverie.envs.true_dynamics import pendulum_v1_step
-from reverie.learners.naf import NAF, NAFConfig, NAFNetwork, naf_advantage, naf_target
+from reverie.learners.naf import NAF, NAFConfig, NAFNetwork, box_max_value, naf_advantage, naf_target
 from reverie.models.linear_gaussian import GMMPrior
 
 
@@ -150,3 +150,23 @@ def test_naf_learns_the_point_mass(tmp_path):
     assert main(argv) == 0
     evals = _eval_returns(out)
     assert max(evals) > -25, evals
+
+
+def test_the_box_maximum_is_v_inside_and_q_at_the_clipped_vertex_outside_by_hand():
+    value, L = torch.tensor([2.0, 2.0]), torch.tensor([[[2.0]], [[2.0]]])  # P = 4
+    mu = torch.tensor([[0.5], [1.5]])  # inside the box; past its upper bound by 0.5
+    # outside: A(1) = -1/2 * 4 * 0.5^2 = -0.5
+    assert torch.allclose(box_max_value(value, mu, L), torch.tensor([2.0, 1.5]))
+
+
+def test_a_vertex_past_the_bound_acts_at_the_bound():
+    learner = NAF(3, [-2.0], [2.0], NAFConfig(hidden_size=16, vertex_range=3.0))
+    with torch.no_grad():  # V = 0, pre-tanh mu = 3 (mu = 3 tanh 3, past the upper bound), log L = 0
+        for p in learner.network.parameters():
+            p.zero_()
+        list(learner.network.parameters())[-1][..., 1] = 3.0
+    _, mu, _ = learner.network(torch.zeros(1, 3))
+    assert mu.item() == pytest.approx(3.0 * np.tanh(3.0), abs=1e-5)
+    assert learner.act(np.zeros(3), None, deterministic=True)[0] == pytest.approx(2.0)  # the box's upper bound
+    noisy = learner.act(np.zeros((200, 3)), torch.Generator().manual_seed(0))
+    assert noisy.max() <= 2.0 and (noisy < 2.0).any()  # exploration around the bound, inside the box

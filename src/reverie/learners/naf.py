@@ -44,6 +44,9 @@ class NAFConfig:
     exploration_noise: float = 0.3  # std of the Gaussian added to mu(s) when collecting data, in [-1, 1] units
     # weight of mean(pre-tanh mu^2) in the loss: keeps tanh out of its flat tails, where mu stops learning
     saturation_penalty: float = 1e-3
+    # mu = vertex_range * tanh(u) in action units: above 1 the parabola's vertex may lie past the action bounds,
+    # where Q rises all the way to a bound (the executed action is clipped to the bounds)
+    vertex_range: float = 1.0
 
     def __post_init__(self):
         check_range("lr", self.lr, 1e-12, 1.0)
@@ -53,6 +56,7 @@ class NAFConfig:
             check_range(name, getattr(self, name), 1, 10**6)
         check_range("exploration_noise", self.exploration_noise, 0.0, 10.0)
         check_range("saturation_penalty", self.saturation_penalty, 0.0, 1e3)
+        check_range("vertex_range", self.vertex_range, 1.0, 100.0)
 
 
 # -- the Q-function and its target (pure functions) ---------------------------------------------------
@@ -62,6 +66,13 @@ def naf_advantage(action: Tensor, mu: Tensor, L: Tensor) -> Tensor:
     action, mu [B, A]; L [B, A, A] lower-triangular -> [B], at most 0 and 0 exactly at a = mu."""
     projected = torch.einsum("bji,bj->bi", L, action - mu)  # L^T (a - mu): [B, A]
     return -0.5 * projected.pow(2).sum(dim=-1)
+
+
+def box_max_value(value: Tensor, mu: Tensor, L: Tensor) -> Tensor:
+    """max over the action box [-1, 1]^A of Q = V + A: V itself where mu lies inside it, V + A(clip(mu)) where mu
+    lies past a bound (the clipped vertex is the box's maximum for one action dimension, and close to it for
+    more); value [B], mu [B, A], L [B, A, A] -> [B]."""
+    return value + naf_advantage(mu.clamp(-1.0, 1.0), mu, L)
 
 
 def naf_target(reward: Tensor, terminated: Tensor, next_value: Tensor, gamma: float) -> Tensor:
@@ -84,9 +95,9 @@ def naf_loss(q: Tensor, target: Tensor, pre_tanh_mu: Tensor, saturation_penalty:
 class NAFNetwork(nn.Module):
     """obs [B, obs_dim] -> V [B], mu [B, A] in [-1, 1], L [B, A, A] (lower-triangular, positive diagonal)."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...]):
+    def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...], vertex_range: float = 1.0):
         super().__init__()
-        self.act_dim = act_dim
+        self.act_dim, self.vertex_range = act_dim, vertex_range
         rows, cols = torch.tril_indices(act_dim, act_dim)
         self.register_buffer("rows", rows, persistent=False)
         self.register_buffer("cols", cols, persistent=False)
@@ -94,10 +105,10 @@ class NAFNetwork(nn.Module):
 
     def forward(self, obs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         value, pre_tanh_mu, L = self.heads(obs)
-        return value, torch.tanh(pre_tanh_mu), L
+        return value, self.vertex_range * torch.tanh(pre_tanh_mu), L
 
     def heads(self, obs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """``forward``, with mu before its tanh: V [B], u [B, A] (mu = tanh(u)), L [B, A, A]."""
+        """``forward``, with mu before its tanh: V [B], u [B, A] (mu = vertex_range tanh(u)), L [B, A, A]."""
         out = self.net(obs)[0]
         value, pre_tanh_mu, entries = out[:, 0], out[:, 1 : 1 + self.act_dim], out[:, 1 + self.act_dim :]
         entries = torch.where(self.rows == self.cols, entries.exp(), entries)  # exp on the diagonal: P is definite
@@ -116,7 +127,8 @@ class NAF:
 
     def __init__(self, obs_dim: int, low, high, config: NAFConfig):
         self.config, self.scale = config, ActionScale(low, high)
-        self.network = NAFNetwork(obs_dim, len(self.scale.low), (config.hidden_size,) * config.num_layers)
+        hidden = (config.hidden_size,) * config.num_layers
+        self.network = NAFNetwork(obs_dim, len(self.scale.low), hidden, config.vertex_range)
         self.target = copy.deepcopy(self.network).requires_grad_(False)
         self.optimizer = adam(self.network.parameters(), config.lr)
         self.updates = 0
@@ -126,7 +138,8 @@ class NAF:
         """The env action for one observation [obs_dim] (or [B, obs_dim]): mu(s) = argmax_a Q(s, a), plus clipped
         Gaussian exploration noise unless ``deterministic``."""
         obs_t = torch.as_tensor(obs, dtype=torch.float32)
-        _, unit, _ = self.network(obs_t.reshape(-1, obs_t.shape[-1]))
+        _, mu, _ = self.network(obs_t.reshape(-1, obs_t.shape[-1]))
+        unit = mu.clamp(-1.0, 1.0)  # the best action in the box (mu itself may lie past a bound)
         if not deterministic and self.config.exploration_noise > 0:
             noise = torch.randn(unit.shape, generator=generator) * self.config.exploration_noise
             unit = (unit + noise).clamp(-1.0, 1.0)
@@ -135,10 +148,11 @@ class NAF:
     def update(self, batch: dict[str, Tensor], generator: torch.Generator | None = None) -> dict[str, float]:
         """One Q-learning step on ``batch`` (env actions, rewards, terminated) and one soft target update."""
         with torch.no_grad():
-            next_value, _, _ = self.target(batch["next_obs"].float())
+            next_value = box_max_value(*self.target(batch["next_obs"].float()))
             target = naf_target(batch["reward"].float(), batch["terminated"], next_value, self.config.gamma)
         value, pre_tanh_mu, L = self.network.heads(batch["obs"].float())
-        q = value + naf_advantage(self.scale.to_unit(batch["act"].float()), torch.tanh(pre_tanh_mu), L)
+        mu = self.config.vertex_range * torch.tanh(pre_tanh_mu)
+        q = value + naf_advantage(self.scale.to_unit(batch["act"].float()), mu, L)
         loss = naf_loss(q, target, pre_tanh_mu, self.config.saturation_penalty)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
