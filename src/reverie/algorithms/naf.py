@@ -35,6 +35,8 @@ TINY = TinyRun("Pendulum-v1", {"hidden_size": "16", "batch_size": "8", "learning
 class Config(NAFConfig, OffPolicyConfig):
     """NAF on real data: the learner's settings and the off-policy loop's (Stable-Baselines3's buffer defaults)."""
 
+    updates_per_step: int = 5  # I, NAF steps per real step (1 learned Pendulum-v1 3x slower, docs/algorithms/naf.md)
+
     def __post_init__(self):
         NAFConfig.__post_init__(self)
         OffPolicyConfig.__post_init__(self)

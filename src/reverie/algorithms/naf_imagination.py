@@ -69,6 +69,7 @@ class Config(OffPolicyConfig, TrainConfig):
     model: str = field(default="linear", metadata={"choices": ("linear", "network"), "help": (
         "linear: time-varying linear-Gaussian fits per recent episode (GMM prior); network: one network fitted to "
         "all real data (the paper's negative result)")})  # fmt: skip
+    updates_per_step: int = 5  # I: real-batch NAF steps per real step, as plain NAF's (each with its imagined ones)
     imagination_depth: int = 10  # steps of each imagined rollout (the paper: 5-10)
     imagination_every: int = 1  # real episodes between model fits (each followed by its rollouts)
     fit_episodes: int = 1  # most recent episodes whose states start rollouts (linear: each gets its own fit)

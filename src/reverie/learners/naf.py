@@ -38,15 +38,14 @@ class NAFConfig:
     lr: float = 1e-3  # Adam step size
     gamma: float = 0.99  # discount
     tau: float = 0.001  # target-network smoothing per update (the paper's; 0.005 collapsed on Pendulum-v1)
-    batch_size: int = 64  # transitions per gradient step
+    batch_size: int = 128  # transitions per gradient step
     hidden_size: int = 200  # width of the network's hidden layers
     num_layers: int = 2  # hidden layers of the network (V, mu and L share them)
     exploration_noise: float = 0.3  # std of the Gaussian added to mu(s) when collecting data, in [-1, 1] units
     # weight of mean(pre-tanh mu^2) in the loss: keeps tanh out of its flat tails, where mu stops learning
     saturation_penalty: float = 1e-3
-    # mu = vertex_range * tanh(u) in action units: above 1 the parabola's vertex may lie past the action bounds,
-    # where Q rises all the way to a bound (the executed action is clipped to the bounds)
-    vertex_range: float = 1.0
+    # where Q rises all the way to a bound, a vertex held inside the box (1) let P collapse to 0 on Pendulum-v1
+    vertex_range: float = 3.0  # mu = vertex_range tanh(u), unit actions: the vertex may lie past the bounds (acts clip)
 
     def __post_init__(self):
         check_range("lr", self.lr, 1e-12, 1.0)
