@@ -162,5 +162,5 @@ def open_loop_errors(model: DynamicsModel, data: TransitionData, steps: int, n_d
         act = encode_actions(torch.as_tensor(data["act"][first + t]), n_discrete)
         obs, _, _ = model.predict(obs, act.expand(model.ensemble_size, len(first), -1), sample=False)
         real = torch.as_tensor(data["next_obs"][first + t])
-        errors.append(round(((obs.mean(dim=0) - real) ** 2).mean().item(), 6))
+        errors.append(float(f"{((obs.mean(dim=0) - real) ** 2).mean().item():.4g}"))  # 4 significant digits
     return errors
