@@ -118,7 +118,7 @@ def test_user_env_by_module_path(tmp_path, monkeypatch):
 def test_bench_exit_code_follows_its_checks_and_report_rebuilds(tmp_path, monkeypatch, capsys):
     import reverie.bench
 
-    def fake_suite(name, runs, quick, show=False, out=None):
+    def fake_suite(name, runs, quick, show=False, out=None, only=None):
         curve = {"title": "t", "xlabel": "x", "ylabel": "y", "x": [1, 2], "series": {"a": mean_band_of([[1, 2]])}}
         checks = [{"name": "good", "value": 1.0, "target": "> 0", "passed": True}]
         checks.append({"name": "bad", "value": 0.0, "target": "> 0", "passed": name == "all-pass"})
