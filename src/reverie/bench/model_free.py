@@ -6,8 +6,8 @@ deterministic policy, 5 episodes on an env of its own, every 1,000 steps), one p
 the wall time per gradient update compares on one quiet machine. Checks, per algorithm and task: reverie's final
 eval return within SB3's 95% band or better (its mean at least SB3's band's low end), and the median over seeds of
 reverie's seconds per gradient update (TRPO: per policy update) over SB3's at most 1. The SB3 side runs
-``benchmarks/peers/sb3_offpolicy.py`` (TRPO: ``sb3_trpo.py``) in the ``sb3`` peer venv (not installed: reported as
-not measured). Finished runs and peer results are reused, so an interrupted suite resumes.
+``benchmarks/peers/sb3_offpolicy.py`` (its ``trpo`` is sb3-contrib's) in the ``sb3`` peer venv (not installed:
+reported as not measured). Finished runs and peer results are reused, so an interrupted suite resumes.
 """
 
 from __future__ import annotations
@@ -27,8 +27,6 @@ from reverie.runner.train import start_seeds
 
 EVAL_EVERY, EVAL_EPISODES = 1000, 5
 NOISE = {"td3": ["--action-noise", "0.1"], "ddpg": ["--action-noise", "0.1"], "sac": [], "trpo": []}
-# the peer script of each algorithm under benchmarks/peers/ (sb3-contrib's TRPO has its own; it takes no algo name)
-PEER_SCRIPT = {"trpo": "sb3_trpo.py"}
 # (algo, env id, env steps): the full form; the quick form is SAC on Pendulum-v1 alone, 2 seeds
 FULL = [("sac", "Pendulum-v1", 10_000), ("td3", "Pendulum-v1", 10_000), ("ddpg", "Pendulum-v1", 10_000),
         ("sac", "InvertedPendulum-v5", 20_000), ("td3", "InvertedPendulum-v5", 20_000),
@@ -66,7 +64,7 @@ def _pair(out: Path, algo: str, env_id: str, steps: int, seeds: list[int]) -> tu
     theirs, their_update_s, error = [], [], None
     for seed in seeds:
         args = [
-            *([] if algo in PEER_SCRIPT else [algo]),
+            algo,
             env_id,
             str(steps),
             str(seed),
@@ -76,8 +74,7 @@ def _pair(out: Path, algo: str, env_id: str, steps: int, seeds: list[int]) -> tu
             str(EVAL_EPISODES),
             *NOISE[algo],
         ]
-        script = str(local_peers() / PEER_SCRIPT.get(algo, "sb3_offpolicy.py"))
-        peer = run_peer("sb3", script, args, 4 * 3600, folder / f"sb3-{seed}.json")
+        peer = run_peer("sb3", str(local_peers() / "sb3_offpolicy.py"), args, 4 * 3600, folder / f"sb3-{seed}.json")
         error = error or peer["error"]
         evals = [r["eval_return"] for r in peer["rows"] if "eval_return" in r]
         final = [r for r in peer["rows"] if r.get("final")]
