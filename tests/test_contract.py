@@ -21,7 +21,7 @@ from reverie.config import config_keys
 from reverie.runner.spec import RunSpec
 from reverie.runner.train import start_run
 
-NOT_COMPARED = ("wall_s", "peak_memory_mb")  # measurements of the machine, not results of the algorithm
+NOT_COMPARED = ("wall_s", "peak_memory_mb", "cpu_s")  # measurements of the machine, not results of the algorithm
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "algorithms"
 
 

@@ -47,8 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     seeds.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     seeds.add_argument("--seeds", help="several seeds, e.g. 0-9 or 1,4,7; one run directory each")
     train.add_argument("--workers", type=int, default=1, help="parallel processes for --seeds (default 1)")
-    budget = train.add_mutually_exclusive_group(required=True)
-    budget.add_argument("--episodes", type=int, help="train for this many episodes")
+    budget = train.add_mutually_exclusive_group()  # one is needed, except by an algorithm with a default (vin)
+    budget.add_argument("--episodes", type=int, help="train for this many episodes (vin: epochs, default 40)")
     budget.add_argument("--steps", type=int, help="train for this many real environment steps")
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override (repeatable)")
     train.add_argument("--preset", help="named settings of the algorithm, under --set (see 'reverie list ALGO')")
@@ -116,7 +116,7 @@ def _train(args) -> int:
         preset=args.preset,
         eval_every=args.eval_every,
         eval_episodes=args.eval_episodes,
-    )
+    ).with_default_budget()
     if args.seeds:
         if args.workers < 1:
             raise UserError("--workers must be at least 1")
@@ -136,6 +136,8 @@ def _train(args) -> int:
 
 
 def _print_summary(summary: dict, out) -> None:
+    if summary.get("headline"):  # what the algorithm measured, where episodes are not the story (vin's epochs)
+        print(summary["headline"])
     lengths = summary["episode_lengths"][-10:]
     mean_len = sum(lengths) / len(lengths) if lengths else float("nan")
     print(

@@ -17,6 +17,7 @@ class AlgorithmEntry(NamedTuple):
     module: str  # under reverie.algorithms
     summary: str  # one line for `reverie list`
     preset: str | None = None  # an algorithm that is another's preset (mpc is PETS's): the module's PRESETS key
+    default_episodes: int | None = None  # the budget when the command gives none (the imitation learners' epochs)
 
 
 # Adding an algorithm: its own file under algorithms/, its docs page, and one line here.
@@ -63,6 +64,11 @@ ALGORITHMS: dict[str, AlgorithmEntry] = {
     "trpo": AlgorithmEntry("trpo", "TRPO: trust-region natural policy gradient, model-free and on-policy (GAE, CG)"),
     "me-trpo": AlgorithmEntry(
         "me_trpo", "ME-TRPO: TRPO on imagined rollouts of a model ensemble, stopped by per-member validation"
+    ),
+    "vin": AlgorithmEntry(
+        "vin",
+        "Value Iteration Network: value iteration as convolution, trained by imitation on grid worlds",
+        default_episodes=40,
     ),
 }
 

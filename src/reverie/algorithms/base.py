@@ -87,6 +87,10 @@ class Run(Protocol):
         ``buffers`` maps a name to a ``reverie.data.replay.ReplayBuffer``; only the rows each gained since the
         last checkpoint are written (an append-only chunk), so checkpointing a large buffer stays cheap."""
 
+    def artifact_path(self, name: str):
+        """A path ``name`` inside the run directory for the algorithm's own files (a cached dataset, image strips);
+        what is written there stays with the run and is found again on resume."""
+
     def restored_arrays(self) -> dict[str, np.ndarray] | None:
         """The algorithm state of the checkpoint this run resumes from, or None on a fresh run."""
 

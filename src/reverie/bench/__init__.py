@@ -44,6 +44,9 @@ SUITES: dict[str, SuiteEntry] = {
     "imagination": SuiteEntry(
         "imagination", "MBPO, MVE, MA-BDDPG, NAF-imagination, ME-TRPO beside SAC, TD3, DDPG, NAF, TRPO: steps to -200"
     ),
+    "planning-networks": SuiteEntry(
+        "planning_networks", "Value Iteration Networks on 8x8, 16x16, 28x28 grid worlds beside CNN and FCN (Table 1)"
+    ),
     "cli": SuiteEntry(
         "startup", "the command line's first seconds: --help, list, a one-episode run, seed fan-out vs the companion"
     ),

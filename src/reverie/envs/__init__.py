@@ -53,6 +53,14 @@ for _name, _entry, _kwargs in (
     if f"reverie/{_name}-v0" not in gym.registry:
         gym.register(id=f"reverie/{_name}-v0", entry_point=_entry, max_episode_steps=40, kwargs=_kwargs)
 
+# Value Iteration Networks' grid worlds (envs/grid_planning.py); each episode ends by 2 x optimal + 1 moves itself
+if "reverie/GridPlanning-v0" not in gym.registry:
+    gym.register(id="reverie/GridPlanning-v0", entry_point="reverie.envs.grid_planning:GridPlanning")
+
+# Value Prediction Network's Collect (envs/collect.py); it ends itself after 20 primitive steps, an option being >= 1
+if "reverie/Collect-v0" not in gym.registry:
+    gym.register(id="reverie/Collect-v0", entry_point="reverie.envs.collect:Collect", max_episode_steps=20)
+
 __all__ = [
     "CONTINUOUS",
     "MAZES",

@@ -124,6 +124,11 @@ _RECORDS = (
     TaskInfo("reverie/PointMass2D-v0", gps_cost=_C + "point_mass_2d_cost", success=ENV_REPORTS),
     TaskInfo("reverie/TwoLinkArm-v0", gps_cost=_C + "two_link_arm_cost", success=ENV_REPORTS),
     TaskInfo("reverie/ReacherTargets-v0", gps_cost=_C + "reacher_targets_cost", success=ENV_REPORTS),
+    # Value Iteration Networks' grid worlds (envs/grid_planning.py): the env says whether the goal was reached
+    TaskInfo("reverie/GridPlanning-v0", success=ENV_REPORTS),
+    # Value Prediction Network's Collect (envs/collect.py): image observations, no part applies; listed so
+    # every reverie id has its record
+    TaskInfo("reverie/Collect-v0"),
     # Gymnasium's own envs
     _known("Pendulum-v1", "pendulum_reward", true_dynamics=_D + "pendulum_v1_step"),
     TaskInfo("MountainCar-v0", success=_TERMINATION_IS_SUCCESS),  # terminated <=> the car reached the flag

@@ -215,6 +215,9 @@ class RunHandle:
             drop_overwritten(self._buffer_folder(name), self._buffer_rows[name], buffer.capacity)
         self._last_ckpt_time, self._last_ckpt_episode = time.perf_counter(), len(self.lengths)
 
+    def artifact_path(self, name: str) -> Path:
+        return self.run_dir / name
+
     def restored_arrays(self):
         return self._restored_arrays
 

@@ -33,10 +33,26 @@ class RunSpec:
     eval_every: int | None = None  # real steps between evaluations of the learned policy (None: none)
     eval_episodes: int = 5  # episodes per evaluation
 
+    def with_default_budget(self) -> RunSpec:
+        """This spec, with the algorithm's default budget (``AlgorithmEntry.default_episodes``) when it has none."""
+        from reverie.algorithms import ALGORITHMS
+
+        entry = ALGORITHMS.get(self.algo)
+        if self.episodes is None and self.steps is None and entry is not None and entry.default_episodes:
+            return dataclasses.replace(self, episodes=entry.default_episodes)
+        return self
+
     def check_budget(self) -> None:
-        """Raise UserError unless exactly one budget is set and it is positive."""
+        """Raise UserError unless exactly one budget is set and it is positive (and in episodes for the algorithms
+        that take no env steps to learn)."""
+        from reverie.algorithms import ALGORITHMS
+
+        entry = ALGORITHMS.get(self.algo)
+        if entry is not None and entry.default_episodes and self.steps is not None:
+            raise UserError(f"{self.algo} learns from a dataset and takes no env steps: its budget is epochs, "
+                            f"--episodes N (default {entry.default_episodes})")  # fmt: skip
         if (self.episodes is None) == (self.steps is None):
-            raise UserError("give exactly one budget: --episodes N or --steps N")
+            raise UserError("give exactly one budget: --episodes N or --steps N (see 'reverie train --help')")
         if (self.episodes is not None and self.episodes < 1) or (self.steps is not None and self.steps < 1):
             raise UserError("the budget must be a positive number of episodes or steps")
         if (self.eval_every is not None and self.eval_every < 1) or self.eval_episodes < 1:
