@@ -84,12 +84,16 @@ def rollout(env_id: str, steps: int = 300, seed: int = 0):
     """``steps`` transitions of random actions (resetting as needed) -> obs, act, next_obs, reward, terminated."""
     env = gym.make(env_id)
     rng = np.random.default_rng(seed)
-    low, high = env.action_space.low, env.action_space.high
+    discrete = isinstance(env.action_space, gym.spaces.Discrete)  # CartPole-v1, Acrobot-v1: indices
+    low, high = (None, None) if discrete else (env.action_space.low, env.action_space.high)
     obs, _ = env.reset(seed=seed)
     columns = [[] for _ in range(5)]
     for _ in range(steps):
         # Up to 1.5x past the bounds, so the envs' own clipping (or not clipping, in a cost) is exercised.
-        act = rng.uniform(1.5 * low, 1.5 * high).astype(np.float32)
+        if discrete:
+            act = int(rng.integers(env.action_space.n))
+        else:
+            act = rng.uniform(1.5 * low, 1.5 * high).astype(np.float32)
         if env_id == "MountainCarContinuous-v0":  # pump energy so the goal (and its +100) is reached
             act = (np.sign(obs[1]) or 1.0) * np.abs(act)
         next_obs, reward, terminated, truncated, _ = env.step(act)
@@ -113,7 +117,7 @@ def test_reward_and_termination_functions_agree_with_the_real_env(env_id):
         assert np.corrcoef(predicted.numpy(), reward)[0, 1] > 0.9
     else:
         np.testing.assert_allclose(predicted.numpy(), reward, rtol=0, atol=1e-4)
-    if env_id in ("MountainCarContinuous-v0", "InvertedPendulum-v5", "reverie/CartPoleContinuous-v0"):
+    if env_id in ("MountainCarContinuous-v0", "InvertedPendulum-v5", "reverie/CartPoleContinuous-v0", "CartPole-v1"):
         assert terminated.any()  # the terminal reward/termination branch was really compared
 
     # Leading batch dims: [B, T, dim] -> [B, T], the same numbers as flat.
@@ -126,4 +130,4 @@ def test_reward_and_termination_functions_agree_with_the_real_env(env_id):
 
 def test_unknown_env_has_no_functions():
     assert task_info("Pendulum-v1").reward_fn() is not None and task_info("Pendulum-v1").termination_fn() is not None
-    assert task_info("CartPole-v1").reward_fn() is None and task_info("CartPole-v1").termination_fn() is None
+    assert task_info("MountainCar-v0").reward_fn() is None and task_info("MountainCar-v0").termination_fn() is None

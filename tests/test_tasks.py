@@ -37,10 +37,10 @@ def test_every_part_of_a_record_loads_as_what_it_claims(env_id):
 
 
 def test_an_unknown_id_gets_an_empty_record():
-    record = task_info("CartPole-v1")
-    assert record == TaskInfo("CartPole-v1") and record.parts() == ()
+    record = task_info("FrozenLake-v1")
+    assert record == TaskInfo("FrozenLake-v1") and record.parts() == ()
     assert record.reward_fn() is None and record.pilco_task() is None and record.true_step() is None
-    env = gym.make("CartPole-v1")
+    env = gym.make("FrozenLake-v1")
     assert record.with_success(env) is env
 
 
@@ -78,13 +78,45 @@ def test_the_true_dynamics_step_as_the_env_does(env_id):
     env, model = gym.make(env_id), SimulatorModel(env_id)
     obs, _ = env.reset(seed=3)
     rng = np.random.default_rng(0)
+    discrete = isinstance(env.action_space, gym.spaces.Discrete)
     for _ in range(20):
-        act = rng.uniform(-1.5, 1.5, size=env.action_space.shape).astype(np.float32)
-        next_obs, *_ = env.step(act)
-        predicted, _, _ = model.predict(torch.as_tensor(obs)[None, None], torch.as_tensor(act)[None, None])
+        if discrete:  # an index for the env, its one-hot for the model (what ModelEnv hands a model)
+            act = int(rng.integers(env.action_space.n))
+            encoded = torch.nn.functional.one_hot(torch.tensor(act), int(env.action_space.n)).float()
+        else:
+            act = rng.uniform(-1.5, 1.5, size=env.action_space.shape).astype(np.float32)
+            encoded = torch.as_tensor(act)
+        next_obs, _, terminated, truncated, _ = env.step(act)
+        predicted, _, _ = model.predict(torch.as_tensor(obs)[None, None], encoded[None, None])
         assert predicted.shape == (1, 1, *obs.shape)
         np.testing.assert_allclose(predicted[0, 0].numpy(), next_obs, rtol=0, atol=1e-5)
-        obs = next_obs
+        obs = env.reset()[0] if terminated or truncated else next_obs
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Acrobot-v1"])
+def test_the_discrete_classic_controls_step_as_gymnasium_from_random_states(env_id):
+    # random states across the observation space and random actions; the env steps its float64 state, the torch
+    # step gets that state's observation in float64 (so only the equations are compared, not float32 rounding)
+    env, step = gym.make(env_id).unwrapped, task_info(env_id).true_step()
+    rng = np.random.default_rng(1)
+    for i in range(200):
+        env.reset(seed=i)  # CartPole pays 0 once an episode has ended: each state starts a fresh one
+        if env_id == "CartPole-v1":
+            state = rng.uniform([-2.4, -3.0, -0.2, -3.0], [2.4, 3.0, 0.2, 3.0])
+            obs = state
+        else:
+            state = rng.uniform([-np.pi, -np.pi, -4 * np.pi, -9 * np.pi], [np.pi, np.pi, 4 * np.pi, 9 * np.pi])
+            obs = np.array([np.cos(state[0]), np.sin(state[0]), np.cos(state[1]), np.sin(state[1]), *state[2:]])
+        env.state = state.copy()
+        act = int(rng.integers(env.action_space.n))
+        next_obs, reward, terminated, *_ = env.step(act)
+        one_hot = torch.nn.functional.one_hot(torch.tensor([act]), int(env.action_space.n)).double()
+        predicted = step(torch.as_tensor(obs)[None], one_hot)
+        np.testing.assert_allclose(predicted[0].numpy(), next_obs, rtol=0, atol=1e-5)
+        record = task_info(env_id)
+        predicted32, obs32 = predicted.float(), torch.as_tensor(obs, dtype=torch.float32)[None]
+        assert float(record.reward_fn()(obs32, torch.tensor([act]), predicted32)[0]) == reward
+        assert bool(record.termination_fn()(obs32, torch.tensor([act]), predicted32)[0]) == terminated
 
 
 def test_a_simulator_for_an_env_without_true_dynamics_is_refused():

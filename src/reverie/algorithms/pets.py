@@ -39,15 +39,18 @@ from reverie.models.reward_model import RewardModel, fit_reward
 from reverie.models.simulator import SimulatorModel
 from reverie.models.training import TrainConfig, fit
 from reverie.packing import pack, unpack
-from reverie.planners.mpc import MPCController
+from reverie.planners.mpc import make_controller
 from reverie.planners.propagation import PROPAGATIONS, ParticleScorer, check_particles
 from reverie.planners.shooting import PLANNER_CONFIGS, build_planner
 from reverie.planners.shooting.cem import CEMConfig
 from reverie.planners.shooting.icem import ICEMConfig
 from reverie.planners.shooting.mppi import MPPIConfig
 from reverie.planners.shooting.random_shooting import RandomShootingConfig
+from reverie.planners.tree import ModelExpander, TreeConfig, build_tree_search
 
-PlannerConfig = CEMConfig | ICEMConfig | MPPIConfig | RandomShootingConfig
+PlannerConfig = CEMConfig | ICEMConfig | MPPIConfig | RandomShootingConfig | TreeConfig
+# the shooting planners, and tree search over Discrete actions (planners/tree.py: planner=tree)
+PLANNER_CHOICES = {**PLANNER_CONFIGS, "tree": TreeConfig}
 
 NAME = "pets"
 # the contract test's run
@@ -92,8 +95,9 @@ class Config(TrainConfig):
     # how particles pick ensemble members (the paper's section 4.2)
     propagation: str = field(default="ts-inf", metadata={"choices": PROPAGATIONS})
     num_particles: int = 5  # particles per candidate sequence (a multiple of ensemble_size)
-    # the action-sequence optimiser (planner=cem|icem|mppi|random) and its settings (planner.KEY=VALUE)
-    planner: PlannerConfig = one_of(PLANNER_CONFIGS, "icem", PLANNER_DEFAULTS)
+    # the action-sequence optimiser (planner=cem|icem|mppi|random, or tree: tree search over Discrete actions)
+    # and its settings (planner.KEY=VALUE)
+    planner: PlannerConfig = one_of(PLANNER_CHOICES, "icem", PLANNER_DEFAULTS)
     replan_every: int = 1  # execute this many planned actions before planning again
     random_steps: int = 200  # real steps of uniformly random actions before the first model (one trial)
     # "simulator": plan with the env's true dynamics (one deterministic particle, no learning): the upper bound
@@ -180,15 +184,23 @@ def check_env(env: gym.Env, algo: str = NAME) -> None:
         raise UserError(f"{algo} needs finite action bounds to plan in; this env has {act_space}")
 
 
+def check_config(env: gym.Env, config: Config) -> None:
+    """Tree search needs Discrete actions (and no more branching than the env has actions): refused before a run
+    directory exists."""
+    if isinstance(config.planner, TreeConfig):
+        build_tree_search(config.planner, env.action_space)
+
+
 class Agent(NamedTuple):
     """What PETS builds for an env: the ensemble f, the reward / termination model where they are learned, the
-    true simulator for ``dynamics=simulator``, the particle scorer over them and the planner."""
+    true simulator for ``dynamics=simulator``, the particle scorer over them (for tree search: the expander of
+    single states) and the planner."""
 
     model: DynamicsModel
     reward_model: RewardModel | None
     true_model: SimulatorModel | None
-    scorer: ParticleScorer
-    planner: object  # a planners.shooting.ShootingPlanner
+    scorer: ParticleScorer | ModelExpander
+    planner: object  # a planners.shooting.ShootingPlanner or a planners.tree.TreeSearch
     n_discrete: int | None  # the number of actions of a Discrete action space, else None
 
 
@@ -211,6 +223,12 @@ def build_agent(env: gym.Env, config: Config) -> Agent:
         reward_model = RewardModel(obs_dim, act_dim, known_reward is None, known_termination is None,
                                    ensemble_size=config.ensemble_size)  # fmt: skip
     true_model = SimulatorModel(env_id) if config.dynamics == "simulator" else None
+    if isinstance(config.planner, TreeConfig):
+        # a tree expands single states, not particles: through the ensemble's mean (planners.tree.ModelExpander
+        # says why) or the simulator, with the same known or learned reward and termination
+        scorer = ModelExpander(true_model or model, known_reward, known_termination, n_discrete, reward_model)
+        return Agent(model, reward_model, true_model, scorer, build_tree_search(config.planner, env.action_space),
+                     n_discrete)  # fmt: skip
     scorer = ParticleScorer(
         true_model or model, config.propagation,
         1 if true_model is not None else config.num_particles,  # the simulator is deterministic
@@ -231,7 +249,7 @@ def train(env: gym.Env, config: Config, run) -> dict:
         transition_fields(env.observation_space.shape, np.float32, act_shape, np.int64 if discrete else np.float32)
     )
     generator = torch.Generator().manual_seed(run.seed)
-    controller = MPCController(agent.planner, replan_every=config.replan_every)  # the re-plan queue and planner/*
+    controller = make_controller(agent.planner, replan_every=config.replan_every)  # the re-plan queue and planner/*
     random_action = _random_controller(env.action_space, generator)
     model_metrics, trained_on = {}, 0
     restored = run.restored_arrays()
@@ -263,7 +281,8 @@ def train(env: gym.Env, config: Config, run) -> dict:
                 action = random_action()
             else:
                 # iCEM/CEM samples sequences a_{t:t+T}, particles propagated through f score them;
-                # execute the first action a*_t of the best (the controller re-plans every replan_every steps)
+                # execute the first action a*_t of the best (the controller re-plans every replan_every steps);
+                # with planner=tree, a tree search through f picks a*_t instead of CEM
                 action = controller.act(obs, agent.scorer, generator)
                 action = int(action) if discrete else action.numpy()
             episode.step(action)
@@ -283,7 +302,7 @@ def time_planning(env: gym.Env, config: Config, steps: int = 3) -> dict:
     torch.manual_seed(0)
     agent = build_agent(env, config)
     generator = torch.Generator().manual_seed(0)
-    controller = MPCController(agent.planner, replan_every=config.replan_every)
+    controller = make_controller(agent.planner, replan_every=config.replan_every)
     obs = finite_observation(env.reset(seed=0)[0])
     controller.act(obs, agent.scorer, generator)  # warm-up: first calls allocate and load kernels
     controller.reset()

@@ -32,12 +32,14 @@ def never_terminates(obs: torch.Tensor, act: torch.Tensor, next_obs: torch.Tenso
 
 # -- reverie cart-poles (src/reverie/envs/cartpole.py) --------------------------------------------------------------
 def cartpole_reward(obs, act, next_obs):
-    """+1 on every step, the terminating one included (what ``CartPoleContinuous.step`` returns)."""
+    """+1 on every step, the terminating one included (what ``CartPoleContinuous.step`` and Gymnasium's CartPole-v1
+    return: v1 pays 1.0 on the step the pole falls too, 0 only on steps taken after the episode ended)."""
     return next_obs.new_ones(next_obs.shape[:-1])
 
 
 def cartpole_termination(obs, act, next_obs):
-    """The cart leaves |x| <= 2.4 or the pole leaves |theta| <= 12 degrees, after the step."""
+    """The cart leaves |x| <= 2.4 or the pole leaves |theta| <= 12 degrees, after the step (Gymnasium's CartPole-v1
+    has the same thresholds, ``12 * 2 * pi / 360``, tested on its float64 state, here on the float32 observation)."""
     return (next_obs[..., 0].abs() > X_THRESHOLD) | (next_obs[..., 2].abs() > THETA_THRESHOLD)
 
 
@@ -82,6 +84,18 @@ def pendulum_reward(obs, act, next_obs):
     theta = torch.atan2(obs[..., 1], obs[..., 0])
     torque = act[..., 0].clamp(-2.0, 2.0)
     return -(theta**2 + 0.1 * obs[..., 2] ** 2 + 0.001 * torque**2).to(next_obs.dtype)
+
+
+def acrobot_termination(obs, act, next_obs):
+    """Acrobot-v1: the free end above the bar, -cos(th1) - cos(th1 + th2) > 1 after the step; obs (cos th1, sin th1,
+    cos th2, sin th2, dth1, dth2), and cos(th1 + th2) = cos th1 cos th2 - sin th1 sin th2."""
+    cos1, sin1, cos2, sin2 = next_obs[..., 0], next_obs[..., 1], next_obs[..., 2], next_obs[..., 3]
+    return -cos1 - (cos1 * cos2 - sin1 * sin2) > 1.0
+
+
+def acrobot_reward(obs, act, next_obs):
+    """Acrobot-v1: -1 on every step and **0 on the terminating one** (the env returns ``-1.0 if not terminated``)."""
+    return acrobot_termination(obs, act, next_obs).to(next_obs.dtype) - 1.0
 
 
 def mountain_car_termination(obs, act, next_obs):

@@ -129,7 +129,9 @@ _RECORDS = (
     # Value Prediction Network's Collect (envs/collect.py): image observations, no part applies; listed so
     # every reverie id has its record
     TaskInfo("reverie/Collect-v0"),
-    # Gymnasium's own envs
+    # Gymnasium's own envs; CartPole-v1 pays and ends as reverie's continuous cart-pole does
+    _known("CartPole-v1", "cartpole_reward", _R + "cartpole_termination", true_dynamics=_D + "cartpole_v1_step"),
+    _known("Acrobot-v1", "acrobot_reward", _R + "acrobot_termination", true_dynamics=_D + "acrobot_v1_step"),
     _known("Pendulum-v1", "pendulum_reward", true_dynamics=_D + "pendulum_v1_step"),
     TaskInfo("MountainCar-v0", success=_TERMINATION_IS_SUCCESS),  # terminated <=> the car reached the flag
     _known(

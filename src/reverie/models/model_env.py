@@ -15,7 +15,7 @@ Which member moves which row (``members``):
 - ``"random-elite"``: ``"random"`` over the model's elites only (``model.elites``, the members with the best
   validation error): MBPO's random elite per row;
 - ``"mean"``: every member moves every row and the predictions are averaged (E times the compute); a
-  learned termination is then the members' majority vote.
+  learned termination is then the members' majority vote (a ``RewardModel``'s: its members' mean on every row).
 
 ``sample=False`` takes each member's predicted mean instead of a draw from its Gaussian (PETS's
 expectation scheme is ``members="fixed", sample=False``).
@@ -104,7 +104,9 @@ class ModelEnv:
             next_obs = self.resample(next_obs, generator)
         learned_reward = learned_done = None
         if self.reward_model is not None and (self.reward_fn is None or self.termination_fn is None):
-            learned_reward, learned_done = self.reward_model.predict(obs, encoded, next_obs)
+            # "mean" averages every member on every row; the other assignments give a row its block's member
+            every = {"every_member": True} if self.members == "mean" else {}
+            learned_reward, learned_done = self.reward_model.predict(obs, encoded, next_obs, **every)
         if self.reward_fn is not None:
             reward = self.reward_fn(obs, actions, next_obs)
         elif learned_reward is not None:

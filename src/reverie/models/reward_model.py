@@ -50,21 +50,23 @@ class RewardModel(nn.Module):
         self.register_buffer("input_high", torch.full((in_dim,), math.inf))
         self.register_buffer("reward_range", torch.tensor([-math.inf, math.inf]))
 
-    def _outputs(self, inputs: torch.Tensor) -> torch.Tensor:
+    def _outputs(self, inputs: torch.Tensor, every_member: bool = False) -> torch.Tensor:
         """inputs [N, in_dim] (raw) -> [E, N / E, out_dim] (row r on member r // (N / E), the rows' blocks of
         ModelEnv's "fixed" layout: one member per row costs E times less than all members on every row) or, when
-        N is not a multiple of E, [E, N, out_dim] (every member on every row)."""
+        N is not a multiple of E or ``every_member`` is set, [E, N, out_dim] (every member on every row)."""
         x = self.input_normalizer.normalize(torch.clamp(inputs, self.input_low, self.input_high))
         members, n = self.ensemble.ensemble_size, inputs.shape[0]
-        x = x.view(members, n // members, -1) if n % members == 0 else x.expand(members, -1, -1)
+        blocks = n % members == 0 and not every_member
+        x = x.view(members, n // members, -1) if blocks else x.expand(members, -1, -1)
         return self.ensemble(x)[0]
 
     @torch.no_grad()
-    def predict(self, obs, act, next_obs) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    def predict(self, obs, act, next_obs, every_member=False) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """obs [N, obs_dim], act [N, act_dim] (encoded), next_obs [N, obs_dim] -> reward [N] or None,
-        termination probability [N] or None (from the row's member, see ``_outputs``)."""
+        termination probability [N] or None (from the row's member, see ``_outputs``; with ``every_member``, the
+        members' mean on every row, whatever N, as ModelEnv's "mean" assignment needs)."""
         n = obs.shape[0]
-        out = self._outputs(torch.cat([obs, act, next_obs], dim=-1))
+        out = self._outputs(torch.cat([obs, act, next_obs], dim=-1), every_member)
         out = out.reshape(n, -1) if out.shape[1] * out.shape[0] == n else out.mean(dim=0)  # [N, out_dim]
         reward = p_done = None
         if self.learn_reward:

@@ -2,7 +2,8 @@
 
 ``MPCController`` owns what every MPC agent repeats: the queue of planned actions executed before the
 next plan (``replan_every``), the warm-start shift after every executed action, the planning time and
-the count of model evaluations, reported as ``planner/*`` metrics.
+the count of model evaluations, reported as ``planner/*`` metrics. ``make_controller`` picks the loop for a
+planner: this one for a shooting planner, ``planners.tree.TreeController`` (the same interface) for a tree search.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import torch
 from torch import Tensor
 
 from reverie.planners.shooting import ShootingPlanner
+from reverie.planners.tree import TreeController, TreeSearch
 
 
 class Scorer(Protocol):
@@ -69,3 +71,11 @@ class MPCController:
             "planner/seconds_per_step": self.plan_seconds / max(self.steps, 1),
             "planner/model_evals_per_s": self.evaluations / max(self.plan_seconds, 1e-9),
         }
+
+
+def make_controller(planner, *, replan_every: int = 1) -> MPCController | TreeController:
+    """The MPC loop for ``planner``: ``MPCController`` around a shooting planner, whose ``act`` takes a sequence
+    scorer, or ``TreeController`` around a ``planners.tree.TreeSearch``, whose ``act`` takes an ``expand``."""
+    if isinstance(planner, TreeSearch):
+        return TreeController(planner, replan_every=replan_every)
+    return MPCController(planner, replan_every=replan_every)
