@@ -11,7 +11,15 @@ import torch
 
 import reverie.envs  # noqa: F401  (registers reverie/GridPlanning-v0)
 from reverie.data.grid_demos import cached_demos, make_demos
-from reverie.envs.grid_planning import MOVE_COSTS, MOVES, GridPlanning, draw_maps, expert_path, shortest_distances
+from reverie.envs.grid_planning import (
+    MOVE_COSTS,
+    MOVES,
+    GridPlanning,
+    Maps,
+    draw_maps,
+    expert_path,
+    shortest_distances,
+)
 from reverie.errors import UserError
 from reverie.planners.vi_module import ValueIterationModule, conv3x3
 
@@ -69,7 +77,7 @@ def test_dijkstra_distances_on_a_hand_made_map():
     assert distances[1, 1] == pytest.approx(4 + 2 * SQRT2)
     assert distances[3, 1] == 0.0
     assert np.isinf(distances[0, 0]) and np.isinf(distances[2, 1])  # obstacles: no distance
-    maps = draw_maps.__globals__["Maps"](env.layout[0][None], env.layout[1][None], distances[None])
+    maps = Maps(env.layout[0][None], env.layout[1][None], distances[None])
     path = expert_path(maps, 0, (1, 1))
     assert tuple(path[0]) == (1, 1) and tuple(path[-1]) == (3, 1) and len(path) - 1 == 6
 

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from reverie.envs.grid_planning import MOVES, Maps, draw_maps, expert_actions
+from reverie.envs.grid_planning import MOVES, Maps, draw_maps, expert_actions, start_cells
 
 CACHE_LAYOUT = 2  # bumped when the stored arrays change meaning, so an older cache is made again
 
@@ -71,8 +71,7 @@ def make_demos(maps: int, starts: int, size: int, seed: int, max_obstacles: int,
     drawn = draw_maps(maps, size, rng, max_obstacles, obstacle_size)
     start_map, start_position = [], []
     for index in range(maps):
-        reachable = np.argwhere(np.isfinite(drawn.distances[index]))
-        reachable = reachable[(reachable != drawn.goals[index]).any(axis=1)]
+        reachable = start_cells(drawn, index)
         if len(reachable) == 0:  # the goal is walled in: this map gives no trajectory
             continue
         chosen = reachable[rng.choice(len(reachable), size=min(starts, len(reachable)), replace=False)]

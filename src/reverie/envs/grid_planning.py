@@ -110,6 +110,12 @@ def shortest_distances(obstacles: np.ndarray, goals: np.ndarray) -> np.ndarray:
     return distances.reshape(count, size, size)
 
 
+def start_cells(maps: Maps, index: int) -> np.ndarray:
+    """The cells of map ``index`` a trajectory may start from: free, reaching the goal, not the goal; [K, 2]."""
+    reachable = np.argwhere(np.isfinite(maps.distances[index]))
+    return reachable[(reachable != maps.goals[index]).any(axis=1)]
+
+
 def expert_actions(obstacles: np.ndarray, distances: np.ndarray, positions: np.ndarray, maps: np.ndarray):
     """The shortest-path move from each of ``positions`` [N, 2] on map ``maps`` [N] ([N] int64): the move minimising
     its cost plus the distance left, the first in ``MOVES`` order among equals (the expert's tie-break)."""
@@ -194,8 +200,7 @@ class GridPlanning(gym.Env):
             self._maps = Maps(obstacles[None], goal[None], shortest_distances(obstacles[None], goal[None]))
         else:
             self._maps = draw_maps(1, self.size, self.np_random, self.max_obstacles, self.obstacle_size)
-            reachable = np.argwhere(np.isfinite(self._maps.distances[0]))
-            reachable = reachable[(reachable != self._maps.goals[0]).any(axis=1)]
+            reachable = start_cells(self._maps, 0)
             if len(reachable) == 0:  # the goal is walled in: draw another map
                 return self.reset(options=options)
             start = reachable[self.np_random.integers(len(reachable))]
