@@ -25,7 +25,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 test: lint
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest
+	OMP_NUM_THREADS=1 MKL_CBWR=AUTO,STRICT $(BIN)/python -m pytest
 
 bench: demo
 

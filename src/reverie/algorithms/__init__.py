@@ -70,6 +70,9 @@ ALGORITHMS: dict[str, AlgorithmEntry] = {
         "Value Iteration Network: value iteration as convolution, trained by imitation on grid worlds",
         default_episodes=40,
     ),
+    "vpn": AlgorithmEntry(
+        "vpn", "Value Prediction Network: plans by b-best tree search in a learned value model (Collect); dqn, opn"
+    ),
 }
 
 

@@ -214,27 +214,73 @@ def bbest_search(
     of all depths, which damps the error of a deep, learned rollout; with no ``leaf_value`` it only shrinks the
     deeper part of the return, so it is meant for searches that have one.
     """
+    tree = _bbest_tree(root.unsqueeze(0), expand, n_actions, branching, discount=discount, backup=backup,
+                       leaf_value=leaf_value, q_estimate=q_estimate, generator=generator)  # fmt: skip
+    # -- the root's Q and the greedy path ---------------------------------------------------------------------
+    root_q = torch.full((n_actions,), math.nan, device=root.device)
+    actions: list[int] = []
+    node = 0
+    for level, q, m in zip(tree.levels, tree.q, tree.mean, strict=True):
+        kids = (level.parent == node).nonzero().reshape(-1)
+        if len(kids) == 0:
+            break
+        if not actions:
+            root_q[level.action[kids]] = q[kids]
+        pick = int(kids[_best_child(q[kids], m[kids], generator)])
+        actions.append(int(level.action[pick]))
+        node = pick
+    best_q = float(root_q[actions[0]]) if actions else math.nan
+    return TreeResult(actions[0], torch.tensor(actions, dtype=torch.int64), root_q, best_q, tree.stats)
+
+
+def bbest_root_q(
+    roots: Tensor,
+    expand: Expand,
+    n_actions: int,
+    branching: tuple[int, ...],
+    *,
+    discount: float = 1.0,
+    backup: str = "max",
+    leaf_value: StateValue | None = None,
+    prune: str = "estimate",
+    q_estimate: QEstimate | None = None,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, TreeStats]:
+    """``bbest_search``'s values for many roots at once: ``roots`` ``[R, ...]`` -> (Q ``[R, n_actions]``, -inf for an
+    action not expanded at the root; the stats of the whole batch). Every level of every tree is one ``expand``
+    call, so R trees cost about as many calls as one.
+
+    ``prune`` says how a level picks the ``branching[t]`` actions worth keeping: ``"estimate"`` by ``q_estimate``
+    (as ``bbest_search``), ``"expansion"`` by expanding *all* actions and keeping the children with the best
+    one-step Q, r + gamma * c * v(s'): VPN's rule (Oh et al. 2017, section 3.2; the authors' code expands every
+    option at every depth and keeps the top b), which needs ``leaf_value``.
+    """
+    if prune not in ("estimate", "expansion"):
+        raise ValueError(f"prune must be 'estimate' or 'expansion', got {prune!r}")
+    tree = _bbest_tree(roots, expand, n_actions, branching, discount=discount, backup=backup, leaf_value=leaf_value,
+                       q_estimate=q_estimate, generator=generator, by_expansion=prune == "expansion")  # fmt: skip
+    root_q = torch.full((roots.shape[0], n_actions), -math.inf, device=roots.device)
+    if tree.levels:
+        first = tree.levels[0]
+        root_q[first.parent, first.action] = tree.q[0]
+    return root_q, tree.stats
+
+
+class _Tree(NamedTuple):
+    levels: list[_Level]
+    q: list[Tensor]  # per level, Q of each node's incoming edge
+    mean: list[Tensor]  # the same recursion with the mean over children (bbest_search's tie-break)
+    stats: TreeStats
+
+
+def _bbest_tree(roots: Tensor, expand: Expand, n_actions: int, branching: tuple[int, ...], *, discount: float,
+                backup: str, leaf_value, q_estimate, generator, by_expansion: bool = False) -> _Tree:  # fmt: skip
+    """Build the b-best trees of ``roots`` ``[R, ...]`` level by level and back their values up (``bbest_search``)."""
     if backup not in BACKUPS:
         raise ValueError(f"backup must be one of {BACKUPS}, got {backup!r}")
-    device = root.device
-    # -- expansion: one batched call per depth ----------------------------------------------------------------
-    levels: list[_Level] = []
-    root_states, root_live = root.unsqueeze(0), torch.ones(1, dtype=torch.bool, device=device)
-    states, live = root_states, root_live
-    expanded_parents = 0
-    for b in branching:
-        parents = live.nonzero().reshape(-1)  # a terminated or diverged node has no children
-        if len(parents) == 0:
-            break
-        expanded_parents += len(parents)
-        chosen = _choose_actions(states[parents], b, n_actions, q_estimate, generator)  # [P, b]
-        parent = parents.repeat_interleave(b)  # [P * b]: node i's children are a block of b rows
-        action = chosen.reshape(-1)
-        next_states, rewards, continues = _checked(*expand(states[parent], action), len(action))
-        finite = _finite_rows(next_states, rewards)
-        live = finite & (continues > 0)
-        levels.append(_Level(next_states, parent, action, rewards, continues, finite, live))
-        states = next_states
+    if by_expansion and leaf_value is None:
+        raise ValueError("pruning by expansion scores children by r + gamma * c * v(s'): it needs a leaf_value")
+    device = roots.device
 
     def own_value(level_states: Tensor, level_live: Tensor) -> Tensor:
         """v(s) of the live nodes of a level (0 elsewhere: a dead end's value is never used)."""
@@ -249,6 +295,37 @@ def bbest_search(
         q = torch.where(level.finite, level.reward + discount * level.continues * going_on, -math.inf)
         return torch.nan_to_num(q, nan=-math.inf)
 
+    # -- expansion: one batched call per depth ----------------------------------------------------------------
+    levels: list[_Level] = []
+    root_live = torch.ones(roots.shape[0], dtype=torch.bool, device=device)
+    states, live = roots, root_live
+    expanded_parents, rows, values = 0, 0, []  # values: v(s) per level when pruning by expansion computed it
+    for b in branching:
+        parents = live.nonzero().reshape(-1)  # a terminated or diverged node has no children
+        if len(parents) == 0:
+            break
+        expanded_parents += len(parents)
+        tried = n_actions if by_expansion else b
+        if by_expansion or b >= n_actions:
+            chosen = torch.arange(n_actions, device=device).expand(len(parents), -1)
+        else:
+            chosen = _choose_actions(states[parents], b, n_actions, q_estimate, generator)  # [P, b]
+        parent = parents.repeat_interleave(tried)  # [P * b]: node i's children are a block of b rows
+        action = chosen.reshape(-1)
+        next_states, rewards, continues = _checked(*expand(states[parent], action), len(action))
+        rows += len(action)
+        finite = _finite_rows(next_states, rewards)
+        level = _Level(next_states, parent, action, rewards, continues, finite, finite & (continues > 0))
+        if by_expansion:
+            value = own_value(level.states, level.live)
+            if b < n_actions:  # keep each parent's b children of best one-step Q
+                keep = edge_values(level, value).reshape(-1, n_actions).topk(b, dim=1).indices
+                keep = (keep + n_actions * torch.arange(len(parents), device=device).unsqueeze(1)).reshape(-1)
+                level, value = _Level(*(field[keep] for field in level)), value[keep]
+            values.append(value)
+        levels.append(level)
+        states, live = level.states, level.live
+
     # -- backup, deepest level first --------------------------------------------------------------------------
     # V^0 at the deepest nodes; when every branch ended early, the deepest level holds only dead ends (V unused).
     # Beside V, the same recursion with the mean over the children in place of the max (M) breaks ties between
@@ -256,13 +333,16 @@ def bbest_search(
     # the higher M, the more continuations of that action survive too: a more robust state. On CartPole-v1 with
     # the true model at depth 10, random ties drove the cart off the track after 92-263 steps (seeds 0-3); with M
     # all four balanced the full 500. M changes no value, only which of exactly equal maxima is taken.
-    value = own_value(levels[-1].states, levels[-1].live) if levels else torch.zeros(0, device=device)
+    if levels:
+        value = values[-1] if values else own_value(levels[-1].states, levels[-1].live)
+    else:
+        value = torch.zeros(0, device=device)
     mean_value = value
     q_per_level: list[Tensor] = [torch.empty(0)] * len(levels)
     m_per_level: list[Tensor] = [torch.empty(0)] * len(levels)
     for t in range(len(levels) - 1, -1, -1):
         level = levels[t]
-        parent_states, parent_live = (levels[t - 1].states, levels[t - 1].live) if t else (root_states, root_live)
+        parent_states, parent_live = (levels[t - 1].states, levels[t - 1].live) if t else (roots, root_live)
         n_parents = len(parent_live)
         q, m = edge_values(level, value), edge_values(level, mean_value)
         q_per_level[t], m_per_level[t] = q, m
@@ -271,27 +351,12 @@ def bbest_search(
         mean = torch.zeros(n_parents, device=device).index_add_(0, level.parent, m) / children.clamp(min=1)
         if backup == "vpn":
             k = len(branching) - t  # the depth still to go below the parents
-            own = own_value(parent_states, parent_live)
+            own = values[t - 1] if values and t else own_value(parent_states, parent_live)
             best, mean = (own + k * best) / (k + 1), (own + k * mean) / (k + 1)
         value, mean_value = torch.where(parent_live, best, 0.0), torch.where(parent_live, mean, 0.0)
-
-    # -- the root's Q and the greedy path ---------------------------------------------------------------------
-    root_q = torch.full((n_actions,), math.nan, device=device)
-    actions: list[int] = []
-    node = 0
-    for level, q, m in zip(levels, q_per_level, m_per_level, strict=True):
-        kids = (level.parent == node).nonzero().reshape(-1)
-        if len(kids) == 0:
-            break
-        if not actions:
-            root_q[level.action[kids]] = q[kids]
-        pick = int(kids[_best_child(q[kids], m[kids], generator)])
-        actions.append(int(level.action[pick]))
-        node = pick
     nodes = sum(len(level.action) for level in levels)
-    stats = TreeStats(nodes, len(levels), nodes, len(levels), nodes / max(expanded_parents, 1))
-    best_q = float(root_q[actions[0]]) if actions else math.nan
-    return TreeResult(actions[0], torch.tensor(actions, dtype=torch.int64), root_q, best_q, stats)
+    stats = TreeStats(nodes, len(levels), rows, len(levels), nodes / max(expanded_parents, 1))
+    return _Tree(levels, q_per_level, m_per_level, stats)
 
 
 def _choose_actions(states: Tensor, b: int, n_actions: int, q_estimate: QEstimate | None, generator) -> Tensor:
