@@ -197,3 +197,27 @@ def test_the_outcome_model_learns_which_options_bump_into_a_wall():
     accuracy = float(((predicted[one_step] < -0.35) == bump).float().mean())
     majority = max(float(bump.float().mean()), 1 - float(bump.float().mean()))
     assert accuracy > majority + 0.15, (accuracy, majority)
+
+
+@pytest.mark.parametrize("cls", [VPNNet, OPNNet])
+def test_one_pass_over_on_policy_and_random_segments_equals_two(cls):
+    from reverie.algorithms.vpn import _joined
+
+    torch.manual_seed(0)
+    net = cls((4, 4), hidden=8)
+    data = random_dataset(400, {}, np.random.default_rng(0), envs=4)
+    r_planes, r_options, r_rewards, r_lengths, r_valid = data.sample(3, 5, np.random.default_rng(1))
+    # three on-policy segments of 4 steps, the last ended after 2
+    planes, options = r_planes[:, :4].flip(0), r_options[:, :4].flip(0)
+    rewards, lengths = torch.rand(3, 4), torch.ones(3, 4)
+    valid = torch.tensor([[True] * 4, [True] * 4, [True, True, False, False]])
+    targets = torch.rand(3, 5)
+    alone = k_step_losses(net, planes, options, valid, rewards, lengths, targets=targets, k=2)
+    off = k_step_losses(net, r_planes, r_options, r_valid, r_rewards, r_lengths, targets=None, k=2)
+    joined = _joined((planes, options, rewards, lengths, valid, targets),
+                     (r_planes, r_options, r_rewards, r_lengths, r_valid), 5)  # fmt: skip
+    j_planes, j_options, j_rewards, j_lengths, j_valid, j_targets = joined
+    both = k_step_losses(net, j_planes, j_options, j_valid, j_rewards, j_lengths, targets=j_targets, k=2,
+                         value_rows=torch.arange(6) < 3)  # fmt: skip
+    for key in both:
+        torch.testing.assert_close(both[key], alone[key] + off[key], rtol=1e-5, atol=1e-5)

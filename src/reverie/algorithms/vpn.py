@@ -354,13 +354,15 @@ def _gradient_step(net, optimizer, config: Config, segments: tuple, random_data,
         q = net(planes.reshape(-1, *planes.shape[2:])[flat]).gather(1, options.reshape(-1, 1)[flat]).squeeze(1)
         losses = {"q": huber(q - targets[:, :-1].reshape(-1)[flat]).sum()}
     else:
-        losses = k_step_losses(net, planes, options, valid, rewards, lengths, targets=targets, k=config.k)
-        if random_data is not None:
-            r_planes, r_options, r_rewards, r_lengths, r_valid = random_data.sample(count, config.n_step, generator)
-            off = k_step_losses(net, r_planes, r_options, r_valid, r_rewards, r_lengths, targets=None, k=config.k)
-            losses["random_reward"], losses["random_length"] = off["reward"], off["length"]
-            if "observation" in off:
-                losses["random_observation"] = off["observation"]
+        value_rows = None
+        if random_data is not None:  # the random-policy segments join the same pass (no value loss on them)
+            extra = random_data.sample(count, config.n_step, generator)
+            planes, options, rewards, lengths, valid, targets = _joined(
+                (planes, options, rewards, lengths, valid, targets), extra, config.n_step
+            )
+            value_rows = torch.arange(len(options)) < count
+        losses = k_step_losses(net, planes, options, valid, rewards, lengths, targets=targets, k=config.k,
+                               value_rows=value_rows)  # fmt: skip
     total = sum(losses.values()) / count
     optimizer.zero_grad()
     total.backward()
@@ -368,6 +370,22 @@ def _gradient_step(net, optimizer, config: Config, segments: tuple, random_data,
     optimizer.step()
     metrics = {f"loss/{key}": value.item() / count for key, value in losses.items()}
     return {**metrics, "loss/grad_norm": float(grad_norm)}
+
+
+def _joined(segments: tuple, extra: tuple, n: int) -> tuple:
+    """On-policy ``segments`` (planes, options, rewards, lengths, valid, targets; T <= n steps) padded to n steps and
+    followed by the random-policy ``extra`` (the same without targets; their targets are zeros, never used)."""
+    planes, options, rewards, lengths, valid, targets = segments
+    pad = n - options.shape[1]
+
+    def widened(x, fill=0):
+        return torch.cat([x, torch.full((x.shape[0], pad, *x.shape[2:]), fill, dtype=x.dtype)], dim=1) if pad else x
+
+    r_planes, r_options, r_rewards, r_lengths, r_valid = extra
+    return (torch.cat([widened(planes), r_planes]), torch.cat([widened(options), r_options]),
+            torch.cat([widened(rewards), r_rewards]), torch.cat([widened(lengths), r_lengths]),
+            torch.cat([widened(valid, False), r_valid]),
+            torch.cat([widened(targets), torch.zeros(len(r_options), n + 1)]))  # fmt: skip
 
 
 class RandomData:

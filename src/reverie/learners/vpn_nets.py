@@ -213,14 +213,15 @@ def huber(error: Tensor) -> Tensor:
 
 
 def k_step_losses(net, planes: Tensor, options: Tensor, valid: Tensor, rewards: Tensor, lengths: Tensor, *,
-                  targets: Tensor | None, k: int) -> dict[str, Tensor]:  # fmt: skip
+                  targets: Tensor | None, k: int, value_rows: Tensor | None = None) -> dict[str, Tensor]:  # fmt: skip
     """VPN's (and OPN's) k-step prediction losses on segments, summed over segments' steps and depths.
 
     Args:
         planes [B, T, 4, 10, 10], options [B, T] int64, valid [B, T] bool (a segment's steps, left-aligned),
         rewards [B, T] (each option's reward), lengths [B, T] (its primitive steps), targets [B, T + 1] (the n-step
         return R_t of the state at step t, R_T the segment's bootstrap; None: no value loss, as for the
-        random-policy segments).
+        random-policy segments), value_rows [B] bool (the segments whose value loss counts; None: all), so that
+        on-policy and random-policy segments share one pass.
 
     For every step t and depth l = 1..min(k, t+1) the prediction starts from the state encoded at t - l + 1 and
     follows the real options a_{t-l+1..t}; its reward, option length and (VPN) value of the state reached are
@@ -230,6 +231,10 @@ def k_step_losses(net, planes: Tensor, options: Tensor, valid: Tensor, rewards: 
     against x_{t+1}).
     """
     batch, steps = options.shape
+    if targets is not None and value_rows is not None:
+        valued = value_rows.float()
+    else:
+        valued = planes.new_ones(batch)
     losses = {"reward": planes.new_zeros(()), "length": planes.new_zeros(()), "value": planes.new_zeros(())}
     opn = isinstance(net, OPNNet)
     if opn:
@@ -260,10 +265,11 @@ def k_step_losses(net, planes: Tensor, options: Tensor, valid: Tensor, rewards: 
         if targets is not None and not opn:
             value = net.value(nxt)
             target = targets[:, t + 1].repeat_interleave(depth)
-            losses["value"] = losses["value"] + (huber(value - target) * mask).sum()
+            weight = mask * valued.repeat_interleave(depth)
+            losses["value"] = losses["value"] + (huber(value - target) * weight).sum()
         stack = nxt.reshape(batch, depth, *nxt.shape[1:])
     if targets is not None and opn:
-        flat = valid.reshape(-1)
+        flat = (valid & (valued > 0).unsqueeze(1)).reshape(-1)
         values = net.value(planes.reshape(batch * steps, *planes.shape[2:])[flat])
         losses["value"] = huber(values - targets[:, :steps].reshape(-1)[flat]).sum()
     return losses
