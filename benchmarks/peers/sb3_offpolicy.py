@@ -1,4 +1,4 @@
-"""Peer: Stable-Baselines3 SAC / TD3 / DDPG (and sb3_contrib TRPO) on a Gymnasium env, for the benchmark.
+"""Peer: Stable-Baselines3 SAC / TD3 / DDPG / DQN (and sb3_contrib TRPO) on a Gymnasium env, for the benchmark.
 
 Runs only inside the SB3 peer venv (see README.md beside this file); it does not import reverie. It trains ALGO on
 ENV_ID for STEPS env steps with seed SEED and prints JSON lines (flushed):
@@ -14,9 +14,10 @@ Usage:
     python sb3_offpolicy.py ALGO ENV_ID STEPS SEED [--eval-every N] [--eval-episodes K] [--learning-starts L]
                             [--action-noise SIGMA] [--set key=value ...]
 
-ALGO is sac, td3, ddpg or trpo. ``--set`` passes constructor kwargs (values parsed with ``ast.literal_eval``, else
-kept as strings), e.g. ``--set batch_size=256 --set "policy_kwargs={'net_arch': [64, 64]}"``. ``--action-noise``
-(td3/ddpg, default 0.1) is the std of Gaussian exploration noise as a fraction of the action range's half-width.
+ALGO is sac, td3, ddpg, dqn (Discrete actions) or trpo. ``--set`` passes constructor kwargs (values parsed with
+``ast.literal_eval``, else kept as strings), e.g. ``--set batch_size=256 --set "policy_kwargs={'net_arch': [64, 64]}"``.
+``--action-noise`` (td3/ddpg, default 0.1) is the std of Gaussian exploration noise as a fraction of the action
+range's half-width.
 """
 
 from __future__ import annotations
@@ -30,11 +31,11 @@ import gymnasium as gym
 import numpy as np
 import torch
 from sb3_contrib import TRPO
-from stable_baselines3 import DDPG, SAC, TD3
+from stable_baselines3 import DDPG, DQN, SAC, TD3
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.noise import NormalActionNoise
 
-ALGOS = {"sac": SAC, "td3": TD3, "ddpg": DDPG, "trpo": TRPO}
+ALGOS = {"sac": SAC, "td3": TD3, "ddpg": DDPG, "dqn": DQN, "trpo": TRPO}
 
 
 def parse_value(text: str):

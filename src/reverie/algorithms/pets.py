@@ -34,6 +34,7 @@ from reverie.config import one_of
 from reverie.data.replay import ReplayBuffer, transition_fields
 from reverie.envs.tasks import task_info
 from reverie.errors import UserError
+from reverie.learners.state_value import TDValue
 from reverie.models.dynamics import DynamicsModel
 from reverie.models.reward_model import RewardModel, fit_reward
 from reverie.models.simulator import SimulatorModel
@@ -51,6 +52,8 @@ from reverie.planners.tree import ModelExpander, TreeConfig, build_tree_search
 PlannerConfig = CEMConfig | ICEMConfig | MPPIConfig | RandomShootingConfig | TreeConfig
 # the shooting planners, and tree search over Discrete actions (planners/tree.py: planner=tree)
 PLANNER_CHOICES = {**PLANNER_CONFIGS, "tree": TreeConfig}
+LEAF_VALUES = ("none", "td")
+VALUE_BATCH = 256
 
 NAME = "pets"
 # the contract test's run
@@ -105,6 +108,10 @@ class Config(TrainConfig):
     reward: str = field(default="known", metadata={"choices": ("known", "learned"), "help": (
         "learned: learn reward and termination (models.reward_model) even where reverie knows them; "
         "an env with no known reward or termination learns it either way")})  # fmt: skip
+    # planner=tree only: "td", a value V(s) learned by TD(0) on the real data (learners.state_value, at the
+    # tree's planner.discount, which must be below 1) scores the leaves; "none": leaves are worth 0
+    leaf_value: str = field(default="none", metadata={"choices": LEAF_VALUES})
+    value_updates: int = 1000  # leaf_value=td: TD(0) updates (batches of 256) after each episode
 
     RENAMED: ClassVar[dict] = {
         **{key: f"planner.{key}" for key in _OLD_FLAT},
@@ -127,6 +134,12 @@ class Config(TrainConfig):
             raise ValueError("reward=learned needs dynamics=learned (the simulator trains no model)")
         # fail before a run directory exists: the particle layout (the planner checked its own settings)
         check_particles(self.propagation, self.num_particles, self.ensemble_size)
+        check_range("value_updates", self.value_updates, 1, 10**9)
+        if self.leaf_value != "none":
+            if not isinstance(self.planner, TreeConfig):
+                raise ValueError(f"leaf_value={self.leaf_value} scores a tree's leaves: it needs planner=tree")
+            if self.planner.discount >= 1.0:
+                raise ValueError("leaf_value=td needs planner.discount below 1 (e.g. 0.99): a TD value is discounted")
 
 
 # named settings (`reverie train pets --preset NAME`, listed by `reverie list pets`); the user's --set keys win
@@ -202,6 +215,7 @@ class Agent(NamedTuple):
     scorer: ParticleScorer | ModelExpander
     planner: object  # a planners.shooting.ShootingPlanner or a planners.tree.TreeSearch
     n_discrete: int | None  # the number of actions of a Discrete action space, else None
+    value: TDValue | None = None  # the tree's learned leaf value (leaf_value=td), else None
 
 
 def build_agent(env: gym.Env, config: Config) -> Agent:
@@ -227,8 +241,11 @@ def build_agent(env: gym.Env, config: Config) -> Agent:
         # a tree expands single states, not particles: through the ensemble's mean (planners.tree.ModelExpander
         # says why) or the simulator, with the same known or learned reward and termination
         scorer = ModelExpander(true_model or model, known_reward, known_termination, n_discrete, reward_model)
+        value = TDValue(obs_dim, config.planner.discount) if config.leaf_value == "td" else None
+        if value is not None:
+            scorer.leaf_value = value.leaf_value
         return Agent(model, reward_model, true_model, scorer, build_tree_search(config.planner, env.action_space),
-                     n_discrete)  # fmt: skip
+                     n_discrete, value)  # fmt: skip
     scorer = ParticleScorer(
         true_model or model, config.propagation,
         1 if true_model is not None else config.num_particles,  # the simulator is deterministic
@@ -252,20 +269,25 @@ def train(env: gym.Env, config: Config, run) -> dict:
     controller = make_controller(agent.planner, replan_every=config.replan_every)  # the re-plan queue and planner/*
     random_action = _random_controller(env.action_space, generator)
     model_metrics, trained_on = {}, 0
+    learned = _learned_parts(agent)
     restored = run.restored_arrays()
     if restored is not None:
-        trained_on = _restore(restored, model, generator, reward_model)
+        trained_on = _restore(restored, learned, generator)
         run.restored_buffer("data", buffer)
 
     # for trial k = 1..K (one episode each; the random trial is the first episodes)
     while not run.finished():
+        new_data = len(buffer) >= config.random_steps and len(buffer) > trained_on
         # train a probabilistic ensemble f on D (once per trial, after the random trial)
-        if agent.true_model is None and len(buffer) >= config.random_steps and len(buffer) > trained_on:
+        if new_data and agent.true_model is None:
             started = time.perf_counter()
             model_metrics = fit(model, buffer, config, generator, agent.n_discrete)
             if reward_model is not None:  # and the reward / termination where they are not known
                 model_metrics.update(fit_reward(reward_model, buffer, config, generator, agent.n_discrete))
             model_metrics["time/model_train_s"] = time.perf_counter() - started
+            trained_on = len(buffer)
+        if new_data and agent.value is not None:  # and the tree's leaf value V, by TD(0) on D
+            model_metrics.update(agent.value.fit(buffer, config.value_updates, VALUE_BATCH, generator))
             trained_on = len(buffer)
         use_model = trained_on > 0 or agent.true_model is not None
         if use_model:
@@ -289,9 +311,9 @@ def train(env: gym.Env, config: Config, run) -> dict:
             # record D <- D u {(s_t, a_t, s_t+1)}
             buffer.add(obs, action, episode.obs, episode.reward, episode.terminated, episode.truncated)
         metrics = {**model_metrics, **(controller.metrics() if use_model else {})}
-        if not episode.finish(metrics, lambda n=trained_on: _checkpoint(model, generator, n, reward_model, buffer)):
+        if not episode.finish(metrics, lambda n=trained_on: _checkpoint(learned, generator, n, buffer)):
             break
-    run.save_checkpoint(*_checkpoint(model, generator, trained_on, reward_model, buffer))
+    run.save_checkpoint(*_checkpoint(learned, generator, trained_on, buffer))
     return {"model_trained_on": trained_on}
 
 
@@ -319,18 +341,20 @@ def _random_controller(action_space, generator: torch.Generator):
     return lambda: (low + (high - low) * torch.rand(low.shape[0], generator=generator)).numpy()
 
 
-def _checkpoint(model, generator, trained_on, reward_model, buffer) -> tuple[dict[str, np.ndarray], dict]:
+def _learned_parts(agent: Agent) -> dict:
+    """What a checkpoint keeps of the agent: the ensemble, and the reward model and leaf value where there are."""
+    parts = {"model": agent.model}
+    if agent.reward_model is not None:
+        parts["reward_model"] = agent.reward_model
+    if agent.value is not None:
+        parts.update(value=agent.value, value_optimizer=agent.value.optimizer)
+    return parts
+
+
+def _checkpoint(learned: dict, generator, trained_on, buffer) -> tuple[dict[str, np.ndarray], dict]:
     """(arrays, buffers) for ``run.save_checkpoint``: the models, the random stream, and the data as chunks."""
-    learned = {} if reward_model is None else {"reward_model": reward_model}
-    return pack(model=model, **learned, generator=generator, trained_on=trained_on), {"data": buffer}
+    return pack(**learned, generator=generator, trained_on=trained_on), {"data": buffer}
 
 
-def _restore(arrays, model, generator, reward_model=None) -> int:
-    learned = {} if reward_model is None else {"reward_model": reward_model}
-    return int(unpack(arrays, model=model, **learned, generator=generator, trained_on=None)["trained_on"])
-
-
-def evaluation_flops(env: gym.Env, config: Config) -> int:
-    """FLOPs of one model evaluation (one particle, one step, one member) of the model ``train`` builds for
-    ``env`` and ``config``: the figure behind the pets suite's fraction of the machine's matmul rate."""
-    return build_agent(env, config).model.ensemble.flops_per_row()
+def _restore(arrays, learned: dict, generator) -> int:
+    return int(unpack(arrays, **learned, generator=generator, trained_on=None)["trained_on"])

@@ -5,7 +5,9 @@ Table 1 of the paper, reproduced on maps drawn here by the authors' generator (`
 7 expert paths each, 1,000 held-out test maps from another seed, 40 epochs of RMSprop at the authors' four step
 sizes), scored by the paper's three columns on the test maps: action accuracy (the paper lists the prediction
 loss), success rate and trajectory difference. The CNN and FCN baselines train on the same data with the same
-loop; VIN trained on 16x16 maps is then tested on 28x28 maps and on denser 16x16 maps without retraining.
+loop; VIN trained on 16x16 maps is then tested on 28x28 maps and on denser 16x16 maps without retraining. Part
+``tree-vs-shooting`` (``bench/tree_vs_shooting.py``) sets tree search against the shooting planners in one learned
+ensemble on CartPole-v1 and Acrobot-v1.
 
 Each seed's CPU time is its run process's (``time.process_time`` over the run: data drawn, training, the per-epoch
 test evaluation; one torch thread), so two runs at a time on the 2-core machine, or other work beside them, do not
@@ -22,6 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from reverie.algorithms import get_algorithm
+from reverie.bench import tree_vs_shooting
 from reverie.bench.checks import check
 from reverie.bench.stats import mean_band
 from reverie.runner.files import load_checkpoint
@@ -60,7 +63,8 @@ FULL = {
     "baselines": (Setting("cnn", 8, 1, 40, overrides=CNN_RATES), Setting("fcn", 8, 1, 40)),
     "baselines-16": (Setting("cnn", 16, 1, 10, overrides=CNN_RATES), Setting("fcn", 16, 1, 40)),
 }
-PARTS = (*FULL, "transfer")
+PARTS = (*FULL, "transfer", "tree-vs-shooting")
+EXTRA_PARTS = ("transfer", "tree-vs-shooting")  # full form only, not settings of the table
 # about 12 minutes on 2 cores: VIN and both baselines on 8x8 at short budgets, the same data
 QUICK = {
     "vin-8": (Setting("vin", 8, 1, 20, 2.0),),
@@ -72,7 +76,7 @@ def run(runs: int | None = None, quick: bool = False, show: bool = False, out=No
     """Run the suite (or the parts ``only``); ``runs`` overrides every setting's seed count."""
     out = Path(out or "bench-results/planning-networks") / "runs"
     table = QUICK if quick else FULL
-    parts = [p for p in (only or PARTS) if p in table or (p == "transfer" and not quick)]
+    parts = [p for p in (only or PARTS) if p in table or (p in EXTRA_PARTS and not quick)]
     checks, curves, facts = [], {}, {}
     results = {}
     with RunProgress("planning-networks", len(parts), "parts", enabled=show) as progress:
@@ -82,6 +86,11 @@ def run(runs: int | None = None, quick: bool = False, show: bool = False, out=No
                 more, found = _transfer(out)
                 checks += more
                 facts["transfer"] = found
+            elif part == "tree-vs-shooting":
+                more, more_curves, found = tree_vs_shooting.run_part(out)
+                checks += more
+                curves.update(more_curves)
+                facts["tree vs shooting"] = found
             else:
                 settings = table[part]
                 seed_lists = [list(range(runs if runs is not None else s.seeds)) for s in settings]

@@ -1,7 +1,7 @@
 """Plots, a self-contained report.html and a printed table, for benchmark results and training runs.
 
 ``results.json`` layout: ``{"suite", "runs", "checks": [{"name", "value", "target", "passed"}],
-"curves": {key: {"title", "xlabel", "ylabel", "x", "series": {label: {"mean", "low", "high"}}}},
+"curves": {key: {"title", "xlabel", "ylabel", "x", "series": {label: {"mean", "low", "high"[, "x"]}}}},
 "timing": {...}}``. Reports are rebuilt from that file alone.
 """
 
@@ -24,10 +24,10 @@ from reverie.errors import UserError
 
 
 def plot_curve(curve: dict, path: Path) -> None:
-    """One PNG: each series' mean with its 95% band."""
+    """One PNG: each series' mean with its 95% band (a series with its own ``"x"`` is drawn at those points)."""
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
-    x = np.asarray(curve["x"])
     for label, band in curve["series"].items():
+        x = np.asarray(band.get("x", curve["x"]))
         (line,) = ax.plot(x, band["mean"], label=label, lw=1.6)
         if band["low"] != band["high"]:
             ax.fill_between(x, band["low"], band["high"], color=line.get_color(), alpha=0.2, lw=0)
