@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from reverie.bench.tree_vs_shooting import steps_to_threshold
-from reverie.cli import main
 from reverie.learners.state_value import TDValue
 from reverie.runner.spec import RunSpec
 from reverie.runner.train import start_run
@@ -53,7 +52,7 @@ TREE_TD = {"planner": "tree", "planner.depth": "4", "planner.discount": "0.95", 
            "num_layers": "1"}  # fmt: skip
 
 
-def test_pets_tree_with_a_td_leaf_value_resumes_to_the_straight_run(tmp_path):
+def test_pets_tree_with_a_td_leaf_value_resumes_to_the_straight_run(tmp_path, resume_to):
     # the value, its target and its Adam state are in the checkpoint: a run stopped after 3 episodes and resumed
     # to 5 equals a straight run of 5 (returns and the last episode's value metrics)
     def run(out, episodes):
@@ -62,12 +61,7 @@ def test_pets_tree_with_a_td_leaf_value_resumes_to_the_straight_run(tmp_path):
 
     straight = run(tmp_path / "straight", 5)
     run(tmp_path / "split", 3)
-    record = json.loads((tmp_path / "split" / "config.json").read_text())
-    record["episodes"] = 5
-    (tmp_path / "split" / "config.json").write_text(json.dumps(record))
-    (tmp_path / "split" / "summary.json").unlink()
-    assert main(["resume", str(tmp_path / "split"), "--quiet"]) == 0
-    resumed = json.loads((tmp_path / "split" / "summary.json").read_text())
+    resumed = resume_to(tmp_path / "split", 5)
     assert resumed["episode_returns"] == straight["episode_returns"]
 
     def last_value_metrics(folder):
