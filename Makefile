@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) --upgrade pip setuptools wheel
 	$(PIP) torch==2.13.0
-	$(PIP) -e ".[dev]"
+	$(PIP) -e ".[dev,ray]"  # ray: the sweep tests run its backend (for users it is the optional extra reverie[ray])
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -1,4 +1,4 @@
-"""The ``reverie`` command line: train, resume, bench, report, list.
+"""The ``reverie`` command line: train, resume, sweep, bench, report, list.
 
 Bad input ends with one line on stderr (``reverie: error: ...``) and exit code 2, never a traceback.
 """
@@ -18,7 +18,7 @@ from reverie.errors import UserError
 # The top level imports only the standard library and reverie's own light modules: `reverie --help` and
 # `reverie list` answer at once, and each handler imports what its command needs (tests/test_startup.py, docs/cli.md).
 
-COMMANDS = ("train", "resume", "bench", "report", "list")
+COMMANDS = ("train", "resume", "sweep", "bench", "report", "list")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -72,6 +72,27 @@ def _parser() -> argparse.ArgumentParser:
     resume = sub.add_parser("resume", help="continue an interrupted run from its last checkpoint")
     resume.add_argument("run_dir")
     resume.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    sweep = sub.add_parser("sweep", help="train algorithms x envs x config values x seeds; one run directory each")
+    sweep.add_argument("file", nargs="?", help="a TOML sweep definition (docs/sweeps.md); the options below add to it")
+    sweep.add_argument("--algo", help="algorithm names, comma-separated")
+    sweep.add_argument("--env", help="Gymnasium ids, comma-separated")
+    sweep.add_argument("--seeds", help="seeds, e.g. 0-9 or 1,4,7 (default 0)")
+    sweep_budget = sweep.add_mutually_exclusive_group()
+    sweep_budget.add_argument("--episodes", type=int, help="each trial's budget in episodes")
+    sweep_budget.add_argument("--steps", type=int, help="each trial's budget in real env steps")
+    sweep.add_argument("--grid", action="append", metavar="KEY=V1,V2", help="config values to sweep (repeatable)")
+    sweep.add_argument("--set", action="append", metavar="KEY=VALUE", help="config value of every trial (repeatable)")
+    sweep.add_argument("--env-kwarg", action="append", metavar="KEY=VALUE", help="gymnasium.make keyword (repeatable)")
+    sweep.add_argument("--preset", help="the algorithms' named settings, under --set and --grid")
+    sweep.add_argument("--out", help="sweep directory (default runs/sweep-<time>)")
+    sweep.add_argument("--resume", metavar="DIR", help="continue the sweep in DIR: finished trials are kept, started "
+                       "ones resume from their checkpoints")  # fmt: skip
+    sweep.add_argument("--workers", type=int, help="trials at once (default: the machine's cores)")
+    sweep.add_argument("--backend", choices=("local", "ray"), default="local", help="a local process pool (default) "
+                       "or Ray tasks")  # fmt: skip
+    sweep.add_argument("--address", help="with --backend ray: an existing cluster ('ray start --head' prints it)")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
 
     bench = sub.add_parser("bench", help="run a benchmark suite; exit 0 when every check passes, 1 otherwise")
     bench.add_argument("suite")
@@ -144,6 +165,60 @@ def _print_summary(summary: dict, out) -> None:
         f"{summary['algo']} on {summary['env']}: {summary['episodes']} episodes, {summary['env_steps']} steps, "
         f"{summary['wall_s']:.2f} s; mean length of the last {len(lengths)} episodes {mean_len:.1f}; run in {out}"
     )
+
+
+def _sweep_definition(args) -> dict:
+    from reverie.runner.sweep import merge_definitions, read_definition
+    from reverie.runner.train import parse_pairs
+
+    given = {
+        "algos": args.algo,
+        "envs": args.env,
+        "seeds": args.seeds,
+        "episodes": args.episodes,
+        "steps": args.steps,
+        "preset": args.preset,
+        "set": parse_pairs(args.set, "--set"),
+        "env_kwargs": parse_pairs(args.env_kwarg, "--env-kwarg"),
+        "grid": {k: [v for v in values.split(",") if v] for k, values in parse_pairs(args.grid, "--grid").items()},
+    }
+    cli = {k: v for k, v in given.items() if v not in (None, {})}
+    if args.episodes is not None or args.steps is not None:  # a budget on the command line replaces the file's
+        cli["episodes"], cli["steps"] = args.episodes, args.steps
+    return merge_definitions(read_definition(args.file) if args.file else {}, cli)
+
+
+def _sweep(args) -> int:
+    from reverie.runner.sweep import create_sweep, load_sweep, run_sweep
+
+    if args.resume:
+        if args.file or args.algo or args.env or args.grid or args.set or args.out:
+            raise UserError("--resume DIR continues the sweep as it was defined; give no definition with it")
+        out = Path(args.resume)
+        trials = load_sweep(out)
+    else:
+        out = Path(args.out) if args.out else Path("runs") / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"
+        trials = create_sweep(out, _sweep_definition(args))
+    if args.address and args.backend != "ray":
+        raise UserError("--address is for --backend ray")
+    workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
+    rows = run_sweep(out, trials, workers=workers, backend=args.backend, address=args.address, show=not args.quiet)
+    from reverie.bench.report import print_checks, write_suite_report
+    from reverie.bench.sweep_report import sweep_results
+    from reverie.runner.files import atomic_write_json
+
+    results = sweep_results(out, rows)
+    atomic_write_json(out / "results.json", results)
+    report = write_suite_report(results, out)
+    print_checks(results)
+    failed = [row for row in rows if "error" in row]
+    for row in failed:
+        print(f"reverie: trial {row['name']} failed: {row['error']}", file=sys.stderr)
+    if failed:
+        print(f"{len(failed)} of {len(rows)} trials failed (their error.txt has the cause); "
+              f"'reverie sweep --resume {out}' tries them again", file=sys.stderr)  # fmt: skip
+    print(f"{len(rows) - len(failed)} of {len(rows)} trials finished in {out}; report: {report}")
+    return 1 if failed else 0
 
 
 def _bench(args) -> int:
@@ -253,7 +328,14 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         import reverie  # noqa: F401  (registers the envs)
 
-        handler = {"train": _train, "resume": _resume, "bench": _bench, "report": _report, "list": _list}
+        handler = {
+            "train": _train,
+            "resume": _resume,
+            "sweep": _sweep,
+            "bench": _bench,
+            "report": _report,
+            "list": _list,
+        }
         return handler[args.command](args)
     except UserError as error:
         print(f"reverie: error: {error}", file=sys.stderr)

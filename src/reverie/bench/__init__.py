@@ -47,6 +47,9 @@ SUITES: dict[str, SuiteEntry] = {
     "planning-networks": SuiteEntry(
         "planning_networks", "Value Iteration Networks on 8x8, 16x16, 28x28 grid worlds beside CNN and FCN (Table 1)"
     ),
+    "sweep": SuiteEntry(
+        "sweeps", "40 short trials in one process, on the local pool (1, 2 workers) and on Ray: overhead per trial"
+    ),
     "cli": SuiteEntry(
         "startup", "the command line's first seconds: --help, list, a one-episode run, seed fan-out vs the companion"
     ),

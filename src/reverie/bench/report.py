@@ -1,6 +1,6 @@
 """Plots, a self-contained report.html and a printed table, for benchmark results and training runs.
 
-``results.json`` layout: ``{"suite", "runs", "checks": [{"name", "value", "target", "passed"}],
+``results.json`` layout: ``{"suite", "runs", "checks": [{"name", "value", "target", "passed"[, "interval"]}],
 "curves": {key: {"title", "xlabel", "ylabel", "x", "series": {label: {"mean", "low", "high"[, "x"]}}}},
 "timing": {...}}``. Reports are rebuilt from that file alone.
 """
@@ -19,6 +19,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from reverie.bench.checks import interval_text
 from reverie.bench.stats import mean_band
 from reverie.errors import UserError
 
@@ -45,24 +46,36 @@ def plot_curve(curve: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def write_html(path: Path, title: str, checks: list, images: list[Path], facts: dict) -> None:
-    """A single HTML file with the checks table, the facts and the plots embedded as base64."""
+def _table_html(table: dict) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table["columns"])
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in table["rows"])
+    return f"<h2>{html.escape(table['title'])}</h2><table><tr>{head}</tr>{body}</table>"
+
+
+def write_html(path: Path, title: str, checks: list, images: list[Path], facts: dict, *, tables=()) -> None:
+    """A single HTML file with the checks table, the facts, further ``tables`` ({"title", "columns", "rows"})
+    and the plots embedded as base64."""
+    with_interval = any("interval" in c for c in checks)
     rows = "".join(
         f"<tr class={'pass' if c['passed'] else 'fail'}><td>{html.escape(c['name'])}</td><td>{c['value']}</td>"
-        f"<td>{html.escape(c['target'])}</td><td>{'pass' if c['passed'] else 'FAIL'}</td></tr>"
+        + (f"<td>{interval_text(c)}</td>" if with_interval else "")
+        + f"<td>{html.escape(c['target'])}</td><td>{'pass' if c['passed'] else 'FAIL'}</td></tr>"
         for c in checks
     )
     facts_html = "".join(f"<li><b>{html.escape(str(k))}</b>: {html.escape(str(v))}</li>" for k, v in facts.items())
     imgs = "".join(
         f'<img alt="{p.stem}" src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}">' for p in images
     )
-    table = f"<table><tr><th>check</th><th>value</th><th>target</th><th></th></tr>{rows}</table>" if checks else ""
+    interval_head = "<th>95% interval</th>" if with_interval else ""
+    head = f"<tr><th>check</th><th>value</th>{interval_head}<th>target</th><th></th></tr>"
+    table = f"<table>{head}{rows}</table>" if checks else ""
     path.write_text(
         f"<!doctype html><html><head><meta charset=utf-8><title>{html.escape(title)}</title><style>"
         "body{font-family:sans-serif;max-width:1400px;margin:2em auto}"
         "td,th{padding:4px 10px;border-bottom:1px solid #ddd}"
         ".pass td:last-child{color:green}.fail td:last-child{color:#c00;font-weight:bold}img{max-width:48%;margin:4px}"
-        f"</style></head><body><h1>{html.escape(title)}</h1>{table}<ul>{facts_html}</ul>{imgs}</body></html>\n"
+        f"</style></head><body><h1>{html.escape(title)}</h1>{table}{''.join(map(_table_html, tables))}"
+        f"<ul>{facts_html}</ul>{imgs}</body></html>\n"
     )
 
 
@@ -73,18 +86,30 @@ def write_suite_report(results: dict, out: Path) -> Path:
         images.append(out / f"{key}.png")
         plot_curve(curve, images[-1])
     facts = {**{f"runs {k}": v for k, v in results.get("runs", {}).items()}, **results.get("timing", {})}
-    write_html(out / "report.html", f"reverie bench {results['suite']}", results["checks"], images, facts)
+    title = results["suite"] if results["suite"].startswith("sweep ") else f"reverie bench {results['suite']}"
+    write_html(out / "report.html", title, results["checks"], images, facts, tables=results.get("tables", ()))
     return out / "report.html"
 
 
 def print_checks(results: dict, console: Console | None = None) -> None:
     table = Table(title=f"reverie bench {results['suite']}")
-    for column in ("check", "value", "target", "result"):
+    with_interval = any("interval" in c for c in results["checks"])
+    for column in ("check", "value", *(("95% interval",) if with_interval else ()), "target", "result"):
         table.add_column(column)
     for c in results["checks"]:
-        table.add_row(c["name"], f"{c['value']:g}", c["target"], "[green]pass" if c["passed"] else "[red]FAIL")
+        interval = (interval_text(c),) if with_interval else ()
+        verdict = "[green]pass" if c["passed"] else "[red]FAIL"
+        table.add_row(c["name"], f"{c['value']:g}", *interval, c["target"], verdict)
     console = console or Console()
-    console.print(table)
+    if results["checks"]:
+        console.print(table)
+    for extra in results.get("tables", ()):
+        rich_table = Table(title=extra["title"])
+        for column in extra["columns"]:
+            rich_table.add_column(str(column))
+        for row in extra["rows"]:
+            rich_table.add_row(*map(str, row))
+        console.print(rich_table)
     for key, value in results.get("timing", {}).items():
         console.print(f"  {key}: {value}")
 

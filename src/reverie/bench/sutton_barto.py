@@ -15,6 +15,7 @@ import gymnasium as gym
 import numpy as np
 
 from reverie.algorithms import get_algorithm, simulate_tabular
+from reverie.bench.aggregates import two_sample_interval
 from reverie.bench.checks import check
 from reverie.bench.stats import mean_band
 from reverie.runner.progress import RunProgress
@@ -80,8 +81,8 @@ def changing_maze(figure: str, env_id: str, runs: int, steps: int, n: int, kappa
         _, cumulative, _ = _simulate(algo, maze, range(runs), overrides, max_steps=steps)
         band = mean_band(cumulative[:, 9::10])  # every 10th step keeps results.json small
         series[algo] = band
-        final[algo] = cumulative[:, -1].mean()
-    ratio = final["dyna-q-plus"] / max(final["dyna-q"], 1e-9)
+        final[algo] = cumulative[:, -1]  # one cumulative reward per run
+    ratio = final["dyna-q-plus"].mean() / max(final["dyna-q"].mean(), 1e-9)
     curve = {
         "title": f"Figure {figure}: {env_id.split('/')[1]} ({runs} runs, wall moves at step {maze.switch_step})",
         "xlabel": "time steps",
@@ -103,10 +104,11 @@ def example_8_4(runs: int, scales=(1, 2, 3, 4, 5)) -> tuple[list, dict]:
         for algo in series:
             overrides = {"alpha": 0.5, "planning_steps": 5} if algo == "dyna-q" else {}
             _, _, updates = _simulate(algo, maze, range(runs), overrides, max_episodes=100_000, greedy_bound=bound)
-            means[algo] = float(updates.mean())
-            series[algo].append(means[algo])
-        ratio = means["prioritized-sweeping"] / means["dyna-q"]
-        checks.append(check(f"ex8.4 scale {scale}: PS / Dyna-Q updates", ratio, "< 1", ratio < 1))
+            means[algo] = updates
+            series[algo].append(float(updates.mean()))
+        ratio = two_sample_interval(means["prioritized-sweeping"], means["dyna-q"], "ratio")
+        checks.append(check(f"ex8.4 scale {scale}: PS / Dyna-Q updates", ratio["point"], "< 1", ratio["point"] < 1,
+                            interval=(ratio["low"], ratio["high"])))  # fmt: skip
     states = [int(_maze("reverie/ScaledDynaMaze-v0", scale=k).observation_space.n) for k in scales]
     curve = {
         "title": f"Example 8.4: updates until the greedy path is within 1.2x optimal ({runs} runs)",
@@ -151,12 +153,15 @@ def _run(runs, quick, progress) -> dict:
     progress.advance(1)
     progress.show(f"figure 8.4, {counts['fig8_4']} runs")
     (final, ratio), curves["fig8_4"] = changing_maze("8.4", "reverie/BlockingMaze-v0", counts["fig8_4"], 3000, 10, 1e-4)
-    gain = final["dyna-q-plus"] - final["dyna-q"]
-    checks.append(check("fig8.4 Dyna-Q+ minus Dyna-Q reward by step 3000", gain, "> 0", gain > 0))
+    gain = two_sample_interval(final["dyna-q-plus"], final["dyna-q"])
+    checks.append(check("fig8.4 Dyna-Q+ minus Dyna-Q reward by step 3000", gain["point"], "> 0", gain["point"] > 0,
+                        interval=(gain["low"], gain["high"])))  # fmt: skip
     progress.advance(1)
     progress.show(f"figure 8.5, {counts['fig8_5']} runs")
     (final, ratio), curves["fig8_5"] = changing_maze("8.5", "reverie/ShortcutMaze-v0", counts["fig8_5"], 6000, 50, 1e-3)
-    checks.append(check("fig8.5 Dyna-Q+ / Dyna-Q reward by step 6000", ratio, ">= 1.10", ratio >= 1.10))
+    band = two_sample_interval(final["dyna-q-plus"], final["dyna-q"], "ratio")
+    checks.append(check("fig8.5 Dyna-Q+ / Dyna-Q reward by step 6000", ratio, ">= 1.10", ratio >= 1.10,
+                        interval=(band["low"], band["high"])))  # fmt: skip
     progress.advance(1)
     progress.show(f"example 8.4, {counts['ex8_4']} runs x 5 scales")
     ex_checks, curves["ex8_4"] = example_8_4(counts["ex8_4"])

@@ -190,6 +190,20 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
+def check_spec(spec: RunSpec):
+    """Raise UserError unless ``spec`` can start (budget, algorithm, config, env); returns its resolved config.
+    Fan-outs and sweeps call it for every distinct run before any process starts."""
+    spec.check_budget()
+    _check_eval(spec, _load_algorithm(spec.algo))
+    config = algorithm_config(spec.algo, spec.overrides, spec.preset)
+    env = make_env(spec.env_id, spec.env_kwargs)
+    try:
+        check_env_fits(spec.algo, env, config)
+    finally:
+        env.close()
+    return config
+
+
 def _seed_worker(job: tuple[RunSpec, bool]) -> dict:
     spec, resume = job
     return resume_run(spec.out, show=False) if resume else start_run(spec, show=False)
@@ -214,10 +228,7 @@ def start_seeds(spec: RunSpec, seeds, workers: int, *, show=True, reuse=False, w
     seed is handed out, while the workers train (the CLI imports the report's plotting there instead of after
     the last seed).
     """
-    spec.check_budget()
-    _check_eval(spec, _load_algorithm(spec.algo))  # fail on bad input here, not in every worker
-    config = algorithm_config(spec.algo, spec.overrides, spec.preset)
-    check_env_fits(spec.algo, make_env(spec.env_id, spec.env_kwargs), config)
+    config = check_spec(spec)  # fail on bad input here, not in every worker
     jobs = []
     for seed in seeds:  # validate and claim every directory before any process starts
         one = spec.for_seed(seed)
