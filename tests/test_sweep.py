@@ -148,10 +148,38 @@ def _alive(pid: int) -> bool:
     return not Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
 
 
-def test_driver_killed_mid_sweep_resumes_to_the_uninterrupted_result(tmp_path, straight_sweep):
+def _ray_processes() -> set[int]:
+    return {int(p.parent.name) for p in Path("/proc").glob("[0-9]*/cmdline") if _cmdline(p).startswith("ray::")}
+
+
+def _cmdline(path: Path) -> str:
+    try:
+        return path.read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+@pytest.fixture
+def reap_ray_agents():
+    """Ray's local cluster leaves two agent processes behind when its driver is SIGKILLed (until `ray stop`):
+    end the ones this test left, and no others."""
+    before = _ray_processes()
+    yield
+    for pid in _ray_processes() - before:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+@pytest.mark.parametrize("backend", ["local", "ray"])
+def test_driver_killed_mid_sweep_resumes_to_the_uninterrupted_result(tmp_path, straight_sweep, backend,
+                                                                     reap_ray_agents):  # fmt: skip
+    if backend == "ray":
+        pytest.importorskip("ray")
     out = tmp_path / "sweep"
-    process = _sweep(*LONG_TRIALS, "--out", str(out))
-    finished, started = _wait_until_mid_sweep(out)
+    process = _sweep(*LONG_TRIALS, "--out", str(out), "--backend", backend)
+    finished, started = _wait_until_mid_sweep(out, timeout=180)
     process.send_signal(signal.SIGKILL)
     process.wait()
     finished = [t for t in (out / "trials").glob("*") if (t / "summary.json").exists()]  # as the kill left them
@@ -162,7 +190,7 @@ def test_driver_killed_mid_sweep_resumes_to_the_uninterrupted_result(tmp_path, s
         time.sleep(0.05)
     assert not any(map(_alive, workers))
     assert len(finished) < 4
-    resumed = _sweep("--resume", str(out), "--quiet")
+    resumed = _sweep("--resume", str(out), "--quiet", "--backend", backend)
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
     _same_learning(straight_sweep, _summaries(out))
     assert kept == {t: (t / "summary.json").stat().st_mtime_ns for t in kept}  # finished trials were not re-run
