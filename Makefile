@@ -7,7 +7,7 @@ FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 PIP := $(BIN)/pip install -q --disable-pip-version-check $(FIND_LINKS) -c constraints.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint browser bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,7 +24,15 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
-test: lint
+# the browser tests (tests/test_report_browser.py) need Debian's chromium and chromium-driver: installed here where
+# apt-get can (as root); elsewhere those tests skip and say why
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
+	  echo "chromium or chromedriver missing: the browser tests will skip"
+
+test: lint browser
 	OMP_NUM_THREADS=1 MKL_CBWR=AUTO,STRICT $(BIN)/python -m pytest
 
 bench: demo

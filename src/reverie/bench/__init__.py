@@ -50,6 +50,9 @@ SUITES: dict[str, SuiteEntry] = {
     "sweep": SuiteEntry(
         "sweeps", "40 short trials in one process, on the local pool (1, 2 workers) and on Ray: overhead per trial"
     ),
+    "lecture": SuiteEntry(
+        "lecture", "the lecture's claims on Dyna measured: planning ratio N, a biased model, strict vs hybrid"
+    ),
     "cli": SuiteEntry(
         "startup", "the command line's first seconds: --help, list, a one-episode run, seed fan-out vs the companion"
     ),

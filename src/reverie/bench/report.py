@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 from pathlib import Path
 
 import matplotlib
@@ -52,9 +53,47 @@ def _table_html(table: dict) -> str:
     return f"<h2>{html.escape(table['title'])}</h2><table><tr>{head}</tr>{body}</table>"
 
 
-def write_html(path: Path, title: str, checks: list, images: list[Path], facts: dict, *, tables=()) -> None:
-    """A single HTML file with the checks table, the facts, further ``tables`` ({"title", "columns", "rows"})
-    and the plots embedded as base64."""
+def _json_safe(value):
+    """``value`` with every non-finite float as None: the chart's JSON.parse rejects NaN and Infinity."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def caption(curve: dict) -> str:
+    """The one line under a plot: its own ``"caption"``, else what its axes and bands show."""
+    if curve.get("caption"):
+        return curve["caption"]
+    bands = any(band["low"] != band["high"] for band in curve["series"].values())
+    return (f"{curve['ylabel']} against {curve['xlabel']} for {len(curve['series'])} series: lines are means"
+            + (", shaded bands 95% intervals." if bands else "."))  # fmt: skip
+
+
+def _figure_html(png: Path, curve: dict) -> str:
+    data = html.escape(json.dumps(_json_safe(curve)), quote=True)
+    image = base64.b64encode(png.read_bytes()).decode()
+    return (
+        f'<figure><div class="chart" data-curve="{data}"></div><details><summary>static image (PNG)</summary>'
+        f'<img alt="{html.escape(png.stem)}" src="data:image/png;base64,{image}"></details>'
+        f"<figcaption>{html.escape(caption(curve))}</figcaption></figure>"
+    )
+
+
+STYLE = (
+    "body{font-family:sans-serif;max-width:1400px;margin:2em auto}td,th{padding:4px 10px;border-bottom:1px solid #ddd}"
+    ".pass td:last-child{color:green}.fail td:last-child{color:#c00;font-weight:bold}img{max-width:640px;margin:4px}"
+    "figure{display:inline-block;vertical-align:top;margin:8px;max-width:660px}figcaption{font-size:90%;color:#333}"
+    ".legend-item{cursor:pointer;margin-right:12px;font-size:90%}.readout{font-size:85%;color:#555;min-height:1.2em}"
+)
+
+
+def write_html(path: Path, title: str, checks: list, figures: list[tuple[Path, dict]], facts: dict, *, tables=()):
+    """A single HTML file, readable offline: the checks table, further ``tables`` ({"title", "columns", "rows"}),
+    the facts, and per curve an interactive chart (``chart.js``, inline) with its PNG and a caption."""
     with_interval = any("interval" in c for c in checks)
     rows = "".join(
         f"<tr class={'pass' if c['passed'] else 'fail'}><td>{html.escape(c['name'])}</td><td>{c['value']}</td>"
@@ -63,31 +102,27 @@ def write_html(path: Path, title: str, checks: list, images: list[Path], facts: 
         for c in checks
     )
     facts_html = "".join(f"<li><b>{html.escape(str(k))}</b>: {html.escape(str(v))}</li>" for k, v in facts.items())
-    imgs = "".join(
-        f'<img alt="{p.stem}" src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}">' for p in images
-    )
     interval_head = "<th>95% interval</th>" if with_interval else ""
     head = f"<tr><th>check</th><th>value</th>{interval_head}<th>target</th><th></th></tr>"
     table = f"<table>{head}{rows}</table>" if checks else ""
+    script = (Path(__file__).with_name("chart.js")).read_text()
     path.write_text(
-        f"<!doctype html><html><head><meta charset=utf-8><title>{html.escape(title)}</title><style>"
-        "body{font-family:sans-serif;max-width:1400px;margin:2em auto}"
-        "td,th{padding:4px 10px;border-bottom:1px solid #ddd}"
-        ".pass td:last-child{color:green}.fail td:last-child{color:#c00;font-weight:bold}img{max-width:48%;margin:4px}"
-        f"</style></head><body><h1>{html.escape(title)}</h1>{table}{''.join(map(_table_html, tables))}"
-        f"<ul>{facts_html}</ul>{imgs}</body></html>\n"
+        f"<!doctype html><html><head><meta charset=utf-8><title>{html.escape(title)}</title><style>{STYLE}</style>"
+        f"<script>{script}</script></head><body><h1>{html.escape(title)}</h1>{table}"
+        f"{''.join(map(_table_html, tables))}<ul>{facts_html}</ul>"
+        f"{''.join(_figure_html(png, curve) for png, curve in figures)}</body></html>\n"
     )
 
 
 def write_suite_report(results: dict, out: Path) -> Path:
     """PNG per curve and report.html in ``out``; returns the report's path."""
-    images = []
+    figures = []
     for key, curve in results["curves"].items():
-        images.append(out / f"{key}.png")
-        plot_curve(curve, images[-1])
+        figures.append((out / f"{key}.png", curve))
+        plot_curve(curve, figures[-1][0])
     facts = {**{f"runs {k}": v for k, v in results.get("runs", {}).items()}, **results.get("timing", {})}
     title = results["suite"] if results["suite"].startswith("sweep ") else f"reverie bench {results['suite']}"
-    write_html(out / "report.html", title, results["checks"], images, facts, tables=results.get("tables", ()))
+    write_html(out / "report.html", title, results["checks"], figures, facts, tables=results.get("tables", ()))
     return out / "report.html"
 
 
@@ -132,7 +167,7 @@ def write_run_report(run_dir: Path) -> Path:
     n = min(len(s["episode_lengths"]) for s in summaries)
     if n == 0:
         raise UserError(f"{run_dir}: the run finished no episode, nothing to plot")
-    images = []
+    figures = []
     for key, label in (("episode_returns", "return"), ("episode_lengths", "steps per episode")):
         curve = {
             "title": f"{first['algo']} on {first['env']} ({len(summaries)} seed{'s' * (len(summaries) > 1)})",
@@ -141,8 +176,8 @@ def write_run_report(run_dir: Path) -> Path:
             "x": list(range(1, n + 1)),
             "series": {first["algo"]: mean_band(np.array([s[key][:n] for s in summaries]))},
         }
-        images.append(run_dir / f"{key}.png")
-        plot_curve(curve, images[-1])
+        figures.append((run_dir / f"{key}.png", curve))
+        plot_curve(curve, figures[-1][0])
     facts = {
         "seeds": [s["seed"] for s in summaries],
         "env steps per seed": [s["env_steps"] for s in summaries],
@@ -151,5 +186,5 @@ def write_run_report(run_dir: Path) -> Path:
             float(np.mean([np.mean(s["episode_returns"][-10:]) for s in summaries])), 4
         ),
     }
-    write_html(run_dir / "report.html", f"{first['algo']} on {first['env']}", [], images, facts)
+    write_html(run_dir / "report.html", f"{first['algo']} on {first['env']}", [], figures, facts)
     return run_dir / "report.html"

@@ -23,11 +23,14 @@ from reverie.runner.progress import RunProgress
 EPSILON = 0.1  # all four experiments explore with epsilon 0.1 and discount 0.95
 
 
-def _maze(env_id: str, **kwargs):
+def make_maze(env_id: str, **kwargs):
+    """The unwrapped maze env (its transition tables feed the compiled simulator)."""
     return gym.make(env_id, **kwargs).unwrapped
 
 
-def _simulate(algo: str, maze, seeds, overrides: dict, **budget):
+def simulate_maze(algo: str, maze, seeds, overrides: dict, **budget):
+    """``algo`` with ``overrides`` on ``maze`` for each of ``seeds`` in the compiled simulator (no env, no run
+    directory); returns simulate_tabular's (lengths [seeds, episodes], cumulative reward, updates [seeds])."""
     module = get_algorithm(algo)
     config = module.Config(**overrides)
     before = maze.transition_table(maze.walls_before)
@@ -41,12 +44,12 @@ def _simulate(algo: str, maze, seeds, overrides: dict, **budget):
 
 def figure_8_2(runs: int) -> tuple[list, dict, dict]:
     """Dyna maze, steps per episode for N = 0, 5, 50 (alpha 0.1), 50 episodes."""
-    maze = _maze("reverie/DynaMaze-v0")
+    maze = make_maze("reverie/DynaMaze-v0")
     for n in (0, 5, 50):  # compile outside the timed region
-        _simulate("dyna-q", maze, [0], {"planning_steps": n}, max_episodes=1)
+        simulate_maze("dyna-q", maze, [0], {"planning_steps": n}, max_episodes=1)
     series, updates, start = {}, 0, time.perf_counter()
     for n in (0, 5, 50):
-        lengths, _, done = _simulate("dyna-q", maze, range(runs), {"planning_steps": n}, max_episodes=50)
+        lengths, _, done = simulate_maze("dyna-q", maze, range(runs), {"planning_steps": n}, max_episodes=50)
         series[f"N = {n}"] = mean_band(lengths)
         updates += int(done.sum())
     compute_s = time.perf_counter() - start
@@ -72,13 +75,13 @@ def figure_8_2(runs: int) -> tuple[list, dict, dict]:
 
 def changing_maze(figure: str, env_id: str, runs: int, steps: int, n: int, kappa: float) -> tuple[list, dict]:
     """Cumulative reward of Dyna-Q vs Dyna-Q+ on a maze whose wall moves (alpha 1.0, as the companion code)."""
-    maze = _maze(env_id)
+    maze = make_maze(env_id)
     series, final = {}, {}
     for algo, overrides in (
         ("dyna-q", {"alpha": 1.0, "planning_steps": n}),
         ("dyna-q-plus", {"alpha": 1.0, "planning_steps": n, "kappa": kappa}),
     ):
-        _, cumulative, _ = _simulate(algo, maze, range(runs), overrides, max_steps=steps)
+        _, cumulative, _ = simulate_maze(algo, maze, range(runs), overrides, max_steps=steps)
         band = mean_band(cumulative[:, 9::10])  # every 10th step keeps results.json small
         series[algo] = band
         final[algo] = cumulative[:, -1]  # one cumulative reward per run
@@ -98,18 +101,18 @@ def example_8_4(runs: int, scales=(1, 2, 3, 4, 5)) -> tuple[list, dict]:
     series = {"dyna-q": [], "prioritized-sweeping": []}
     checks = []
     for scale in scales:
-        maze = _maze("reverie/ScaledDynaMaze-v0", scale=scale)
+        maze = make_maze("reverie/ScaledDynaMaze-v0", scale=scale)
         bound = int(1.2 * maze.shortest_path_length())
         means = {}
         for algo in series:
             overrides = {"alpha": 0.5, "planning_steps": 5} if algo == "dyna-q" else {}
-            _, _, updates = _simulate(algo, maze, range(runs), overrides, max_episodes=100_000, greedy_bound=bound)
+            _, _, updates = simulate_maze(algo, maze, range(runs), overrides, max_episodes=100_000, greedy_bound=bound)
             means[algo] = updates
             series[algo].append(float(updates.mean()))
         ratio = two_sample_interval(means["prioritized-sweeping"], means["dyna-q"], "ratio")
         checks.append(check(f"ex8.4 scale {scale}: PS / Dyna-Q updates", ratio["point"], "< 1", ratio["point"] < 1,
                             interval=(ratio["low"], ratio["high"])))  # fmt: skip
-    states = [int(_maze("reverie/ScaledDynaMaze-v0", scale=k).observation_space.n) for k in scales]
+    states = [int(make_maze("reverie/ScaledDynaMaze-v0", scale=k).observation_space.n) for k in scales]
     curve = {
         "title": f"Example 8.4: updates until the greedy path is within 1.2x optimal ({runs} runs)",
         "xlabel": "grid cells (scale 1..5)",
