@@ -149,7 +149,11 @@ def _train(args) -> int:
         summaries = start_seeds(spec, seeds, args.workers, show=not args.quiet, while_running=import_report)
         from reverie.bench.report import write_run_report
 
-        print(f"{len(summaries)} runs in {spec.out}; report: {write_run_report(spec.out)}")
+        try:
+            report = write_run_report(spec.out)
+        except UserError as error:  # the runs finished (their summaries are written); only the plot has nothing
+            report = f"none ({str(error).split(': ', 1)[-1]})"
+        print(f"{len(summaries)} runs in {spec.out}; report: {report}")
         return 0
     summary = start_run(spec, show=not args.quiet)
     _print_summary(summary, spec.out)

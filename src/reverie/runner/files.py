@@ -56,11 +56,15 @@ def save_checkpoint(path: Path, arrays: dict[str, np.ndarray], meta: dict) -> No
     payload = {f"a/{k}": np.asarray(v) for k, v in arrays.items()}
     payload["meta"] = np.frombuffer(json.dumps(meta, default=_json_default).encode(), dtype=np.uint8)
     tmp = Path(path).with_name(f".{Path(path).name}.tmp")
-    with open(tmp, "wb") as handle:
-        np.savez(handle, **payload)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # a full disk, a kill: no half-written temp file left beside the last good checkpoint
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def load_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict]:

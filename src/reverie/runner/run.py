@@ -188,6 +188,17 @@ class RunHandle:
         ) or seconds_since > 30.0
 
     def save_checkpoint(self, arrays: dict[str, np.ndarray], buffers: dict | None = None) -> None:
+        """Write the run's state; a write that fails (a full disk) ends the run with one line, the last good
+        checkpoint untouched (``latest.npz`` is replaced only by a complete new file), so resume continues from it."""
+        try:
+            self._write_checkpoint(arrays, buffers)
+        except OSError as error:
+            raise UserError(
+                f"cannot write a checkpoint in {self.run_dir}: {error.strerror or error}; the last good checkpoint is "
+                f"kept, and 'reverie resume {self.run_dir}' continues from it once the disk has room"
+            ) from None
+
+    def _write_checkpoint(self, arrays: dict[str, np.ndarray], buffers: dict | None) -> None:
         # a buffer's new rows go to a chunk first; the meta below commits them, so a crash in between is harmless
         self.checkpoint_bytes = 0
         for name, buffer in (buffers or {}).items():

@@ -56,6 +56,9 @@ def make_env(env_id: str, env_kwargs: dict[str, str]) -> gym.Env:
         raise UserError(f"cannot make env '{env_id}': module '{error.name}' not found") from None
     except (TypeError, ValueError) as error:
         raise UserError(f"cannot make env '{env_id}' with {kwargs}: {error}") from None
+    except Exception as error:  # an env's own constructor may raise anything for a bad keyword (KeyError, ...)
+        detail = str(error).splitlines()[0] if str(error) else ""
+        raise UserError(f"cannot make env '{env_id}' with {kwargs}: {type(error).__name__} {detail}".rstrip()) from None
 
 
 def _load_algorithm(algo: str):
